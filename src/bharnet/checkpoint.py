@@ -1,0 +1,101 @@
+"""Checkpoints that load without running pickled code.
+
+A checkpoint is a ``torch.save`` file holding only tensors and plain containers::
+
+    {"format": "bharnet-checkpoint", "version": 1,
+     "model": {"name": <registry name>, "kwargs": {...}},   # how to rebuild it
+     "state_dict": {...}, "extra": {...}}                    # extra: user metadata (plain types)
+
+It is read with ``torch.load(weights_only=True)``, PyTorch's restricted unpickler: a file that
+tries to construct any other object (e.g. call ``os.system``) is rejected with
+:class:`CheckpointError` before anything runs.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint"]
+
+FORMAT = "bharnet-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unsafe, malformed or does not fit the model."""
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights and build recipe to ``path`` atomically (temp file + rename).
+
+    ``extra`` must hold plain data (numbers, strings, lists, dicts, tensors).
+    """
+    path = Path(path)
+    config = getattr(model, "bharnet_config", None)
+    payload = {"format": FORMAT, "version": VERSION, "model": config,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "extra": extra or {}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint safely. Accepts bharnet checkpoints and plain state dicts (or dicts with a
+    ``state_dict``/``model`` entry, as other toolboxes write them); returns a bharnet-style dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused to load: the file holds objects other than tensors and plain "
+                              f"data, which could run code ({str(e).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})") from None
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        if data.get("version") != VERSION:
+            raise CheckpointError(f"{path}: checkpoint version {data.get('version')} is not supported "
+                                  f"(this bharnet reads version {VERSION})")
+        return data
+    if isinstance(data, dict):
+        for key in ("state_dict", "model"):
+            if isinstance(data.get(key), dict):
+                return {"format": None, "model": None, "state_dict": data[key], "extra": {}}
+        if data and all(isinstance(v, torch.Tensor) for v in data.values()):
+            return {"format": None, "model": None, "state_dict": data, "extra": {}}
+    raise CheckpointError(f"{path}: no state dict found in this file")
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, strict: bool = True) -> nn.Module:
+    """Load weights into ``model``, or rebuild the model from the checkpoint's recipe when ``model``
+    is None. The checkpoint's ``extra`` dict is attached to the result as ``checkpoint_extra``."""
+    from .models import create_model
+
+    data = read_checkpoint(path)
+    if model is None:
+        config = data.get("model")
+        if not config:
+            raise CheckpointError(f"{path}: the checkpoint does not say how to build its model; "
+                                  f"pass model= to load it into one")
+        model = create_model(config["name"], **config.get("kwargs", {}))
+    try:
+        model.load_state_dict(data["state_dict"], strict=strict)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {e}") from None
+    model.checkpoint_extra = data.get("extra", {})
+    return model

@@ -1,0 +1,12 @@
+"""Models: graph layouts live in :mod:`bharnet.graphs`; here are the backbones, attention, and the
+BHaRNet assemblies, all built through :func:`create_model`."""
+from .attention import BidirectionalCrossAttention, CrossAttention, FavorKernel, SoftmaxKernel
+from .backbones import GCNBackbone, create_backbone, list_backbones
+from .bharnet import BHaRNetE, BHaRNetP, Classifier, CrossAttentionNet, DualStream, Expert, fuse_logits
+from .output import ModelOutput
+from .registry import create_model, list_models, model_info, register_model
+
+__all__ = ["BidirectionalCrossAttention", "CrossAttention", "FavorKernel", "SoftmaxKernel", "GCNBackbone",
+           "create_backbone", "list_backbones", "BHaRNetE", "BHaRNetP", "Classifier", "CrossAttentionNet",
+           "DualStream", "Expert", "fuse_logits", "ModelOutput", "create_model", "list_models", "model_info",
+           "register_model"]

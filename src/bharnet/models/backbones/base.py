@@ -1,0 +1,103 @@
+"""The trunk every backbone shares: input normalisation, ten blocks, and the output layout."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ...graphs import Layout, get_layout
+from ..layers import InputNorm
+
+__all__ = ["BlockSpec", "trunk_plan", "GCNBackbone", "register_backbone", "create_backbone", "list_backbones"]
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One block of a trunk: channels, temporal stride, block residual, and its input length."""
+
+    in_channels: int
+    out_channels: int
+    stride: int
+    residual: bool
+    num_frames: int
+
+
+def trunk_plan(in_channels: int, base_channels: int = 64, num_frames: int = 64, num_blocks: int = 10,
+               inflate_at: tuple[int, ...] = (4, 7)) -> list[BlockSpec]:
+    """The ST-GCN/CTR-GCN/DeGCN layout: ``num_blocks`` blocks of ``base_channels`` channels,
+    doubled with temporal stride 2 at the 0-based blocks ``inflate_at`` (the 5th and 8th);
+    block 0 has no block-level residual."""
+    plan, c, t = [], base_channels, num_frames
+    for i in range(num_blocks):
+        cin = in_channels if i == 0 else c
+        stride = 2 if i in inflate_at else 1
+        cout = c * 2 if i in inflate_at else c
+        plan.append(BlockSpec(cin, cout, stride, i > 0, t))
+        c, t = cout, (t - 1) // stride + 1
+    return plan
+
+
+class GCNBackbone(nn.Module):
+    """Input normalisation and a stack of blocks.
+
+    Shapes: ``forward((N, C, T, V, M)) -> (N, M, C_out, T_out, V)`` (a view; persons or hand
+    instances share the weights).
+    """
+
+    def __init__(self, layout: Layout, input_norm: InputNorm, blocks: list[nn.Module], out_channels: int,
+                 num_frames: int) -> None:
+        super().__init__()
+        self.layout = layout
+        self.input_norm = input_norm
+        self.blocks = nn.Sequential(*blocks)
+        self.out_channels = out_channels
+        self.num_frames = num_frames
+
+    @property
+    def in_channels(self) -> int:
+        return self.input_norm.in_channels
+
+    @property
+    def num_persons(self) -> int:
+        return self.input_norm.num_persons
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, m = x.shape[0], x.shape[-1]
+        y = self.blocks(self.input_norm(x))  # (N*M, C, V, T)
+        return y.view(n, m, *y.shape[1:]).transpose(-1, -2)
+
+    def example_input(self, batch_size: int = 1) -> Tensor:
+        return torch.zeros(batch_size, self.in_channels, self.num_frames, self.layout.num_joints, self.num_persons)
+
+
+_BACKBONES: dict[str, Callable[..., GCNBackbone]] = {}
+
+
+def register_backbone(name: str) -> Callable[[Callable[..., GCNBackbone]], Callable[..., GCNBackbone]]:
+    def deco(fn: Callable[..., GCNBackbone]) -> Callable[..., GCNBackbone]:
+        _BACKBONES[name] = fn
+        return fn
+    return deco
+
+
+def list_backbones() -> list[str]:
+    return sorted(_BACKBONES)
+
+
+def create_backbone(name: str, layout: str | Layout = "ntu_rgbd", in_channels: int = 3, num_persons: int = 2,
+                    num_frames: int = 64, base_channels: int = 64, **kwargs: object) -> GCNBackbone:
+    """Build a backbone by name (``degcn``, ``ctrgcn``, ``stgcn``).
+
+    Args:
+        layout: skeleton layout name or :class:`~bharnet.graphs.Layout`.
+        in_channels: coordinates per joint (3 for x, y, z).
+        num_persons: persons (body) or hand instances (hand) per sample, M.
+        num_frames: input length T.
+        base_channels: width of the first stage (64 in every published model).
+    """
+    if name not in _BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
+    return _BACKBONES[name](layout=get_layout(layout), in_channels=in_channels, num_persons=num_persons,
+                            num_frames=num_frames, base_channels=base_channels, **kwargs)

@@ -1,0 +1,313 @@
+"""The BHaRNet assemblies: experts, score fusion, joint training, cross-attention, P and E.
+
+Every dual-stream model is called as ``model(body, hand)`` with ``body``: ``(N, C, T, V_B, M)``
+(persons) and ``hand``: ``(N, C, T, V_H, I)`` (hand instances: 0 = left, 1 = right) and
+returns a :class:`~bharnet.models.output.ModelOutput`; a single expert is called as
+``model(x)``. :class:`~bharnet.losses.BHaRNetLoss` turns any of these outputs into the paper's loss.
+
+Interpretations (see ``docs/architecture.md``):
+
+* Score fusion and joint training average the two logit vectors ([P] §III-B); BHaRNet-E sums
+  its four branches ([P] eq. 11). ``fusion="noisy_or"`` replaces either rule by
+  ``p = 1 - prod_i (1 - sigmoid(y_i))`` (the journal extension's Noisy-OR; its exact form is
+  unpublished, this is the standard one).
+* Cross-attention tokens are all ``T' * I * V`` positions of the final feature map (800 for
+  NTU-120 at T=64), except in BHaRNet-P, which attends over pooled tokens (eqs. 6-8) and
+  merges its three axis outputs by their mean before one classifier per stream (the only
+  reading that reproduces the paper's 4.53 M parameters).
+* BHaRNet-E's interactive branches use the attended features without a residual skip (the
+  raw features live on in the expert branches), each direction followed by a 256-256-256
+  GELU feed-forward layer with pre-LayerNorm and a residual: this reproduces the paper's
+  2.75 M / 2.72 G. Individual losses go to the interactive branches only.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import BidirectionalCrossAttention
+from .backbones import GCNBackbone
+from .output import FUSIONS, ModelOutput
+
+__all__ = ["Classifier", "Expert", "DualStream", "CrossAttentionNet", "BHaRNetP", "BHaRNetE", "fuse_logits",
+           "pool_features", "tokens"]
+
+
+def pool_features(f: Tensor) -> Tensor:
+    """Global average pooling ``(N, M, C, T, V) -> (N, C)``: over time and joints, then instances."""
+    return f.mean((-1, -2)).mean(1)
+
+
+def tokens(f: Tensor) -> Tensor:
+    """All positions as tokens, ordered (T, I, V): ``(N, M, C, T, V) -> (N, T*M*V, C)``."""
+    n, _, c = f.shape[:3]
+    return f.permute(0, 3, 1, 4, 2).reshape(n, -1, c)
+
+
+def fuse_logits(logits: list[Tensor], fusion: str) -> Tensor:
+    """Combine branch logits ``(N, K)`` by ``mean``, ``sum`` or ``noisy_or`` (log-odds of
+    ``1 - prod(1 - sigmoid(y_i))``)."""
+    if fusion == "mean":
+        return torch.stack(logits).mean(0)
+    if fusion == "sum":
+        return torch.stack(logits).sum(0)
+    if fusion == "noisy_or":
+        log_none = -sum(F.softplus(y) for y in logits)  # log prod(1 - sigmoid(y_i))
+        # log(1 - exp(a)) for a < 0, computed in its two stable regimes
+        log_any = torch.where(log_none > -math.log(2), torch.log(-torch.expm1(log_none)),
+                              torch.log1p(-torch.exp(log_none)))
+        return log_any - log_none
+    raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
+
+
+class Classifier(nn.Module):
+    """Dropout then ``Linear``, initialised as DeGCN/CTR-GCN do (``N(0, sqrt(2 / classes))``).
+
+    Shapes: ``(N, C) -> (N, num_classes)``.
+    """
+
+    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.fc = nn.Linear(in_features, num_classes)
+        nn.init.normal_(self.fc.weight, 0.0, math.sqrt(2.0 / num_classes))
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.dropout(x))
+
+
+def _check_fusion(fusion: str) -> str:
+    if fusion not in FUSIONS:
+        raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
+    return fusion
+
+
+class Expert(nn.Module):
+    """One backbone and its classifier: the body or hand expert. ``model(x)`` with ``x``:
+    ``(N, C, T, V, M)``. ``num_trunks=2`` builds DeGCN's default "two-stream" model: two
+    independent trunks on the same input, logits summed, each trained by its own loss."""
+
+    def __init__(self, backbones: list[GCNBackbone], num_classes: int, stream: str = "body",
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        self.stream = stream
+        self.backbones = nn.ModuleList(backbones)
+        self.heads = nn.ModuleList(Classifier(b.out_channels, num_classes, dropout) for b in backbones)
+
+    @property
+    def backbone(self) -> GCNBackbone:
+        return self.backbones[0]
+
+    def forward(self, x: Tensor) -> ModelOutput:
+        if len(self.backbones) == 1:
+            logits = self.heads[0](pool_features(self.backbones[0](x)))
+            return ModelOutput(logits, {self.stream: logits}, (self.stream,))
+        branches = {f"{self.stream}_{i}": h(pool_features(b(x)))
+                    for i, (b, h) in enumerate(zip(self.backbones, self.heads))}
+        return ModelOutput(fuse_logits(list(branches.values()), "sum"), branches, tuple(branches), "sum")
+
+
+class _DualBase(nn.Module):
+    """Two backbones (body, hand) and expert-checkpoint loading."""
+
+    expert_heads: dict[str, str] = {}
+
+    def __init__(self, body: GCNBackbone, hand: GCNBackbone) -> None:
+        super().__init__()
+        self.body_backbone, self.hand_backbone = body, hand
+
+    def load_expert(self, source: str | Path | Mapping[str, Tensor] | nn.Module, stream: str) -> None:
+        """Initialise the ``stream`` ("body" or "hand") backbone, and its expert classifier where
+        the model has one, from a trained :class:`Expert` (module, state dict or checkpoint path)."""
+        if stream not in ("body", "hand"):
+            raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
+        if isinstance(source, (str, Path)):
+            from ..checkpoint import read_checkpoint
+            state = read_checkpoint(source)["state_dict"]
+        elif isinstance(source, nn.Module):
+            state = source.state_dict()
+        else:
+            state = dict(source)
+        backbone = {k.removeprefix("backbones.0."): v for k, v in state.items() if k.startswith("backbones.0.")}
+        if not backbone:
+            raise ValueError(f"no expert backbone weights ('backbones.0.*') in the {stream} expert given")
+        getattr(self, f"{stream}_backbone").load_state_dict(backbone)
+        head_name = self.expert_heads.get(stream)
+        if head_name is not None and "heads.0.fc.weight" in state:
+            head = getattr(self, head_name)
+            head.load_state_dict({k.removeprefix("heads.0."): v for k, v in state.items() if k.startswith("heads.0.")})
+
+    def features(self, body: Tensor, hand: Tensor) -> tuple[Tensor, Tensor]:
+        return self.body_backbone(body), self.hand_backbone(hand)
+
+
+class DualStream(_DualBase):
+    """Body expert + hand expert, fused at the score level ([P] §III-A/B).
+
+    ``complementary=False``: score fusion of two independently trained experts (their losses do
+    not interact). ``complementary=True``: joint training with ``L_B + L_H + L_cpl``.
+    ``shared_input=True`` feeds one input to both trunks (``model(x)``).
+    """
+
+    expert_heads = {"body": "body_head", "hand": "hand_head"}
+
+    def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, fusion: str = "mean",
+                 complementary: bool = True, dropout: float = 0.0) -> None:
+        super().__init__(body, hand)
+        self.fusion, self.complementary = _check_fusion(fusion), complementary
+        self.body_head = Classifier(body.out_channels, num_classes, dropout)
+        self.hand_head = Classifier(hand.out_channels, num_classes, dropout)
+
+    def forward(self, body: Tensor, hand: Tensor) -> ModelOutput:
+        fb, fh = self.features(body, hand)
+        yb, yh = self.body_head(pool_features(fb)), self.hand_head(pool_features(fh))
+        return ModelOutput(fuse_logits([yb, yh], self.fusion), {"body": yb, "hand": yh}, ("body", "hand"),
+                           self.fusion, self.complementary)
+
+
+class CrossAttentionNet(_DualBase):
+    """Full-token cross-attention between the streams (Table III "Cross-Attention" / "Fast
+    Attention"): ``F~_B, F~_H = CrossAttn(F_B, F_H)`` over all ``T'·I·V`` positions, residual
+    inside the attention, then GAP and one classifier per stream; losses as in joint training.
+
+    The registry's ``cross_attention`` (exact softmax) has no feed-forward layer — its true parameter
+    count is the paper's 2.46 M; ``fast_attention`` (FAVOR+) has BHaRNet-E's per-direction module
+    (``ffn_hidden=256``), the reading under which its cost is the paper's 2.72 GFLOPs."""
+
+    expert_heads = {"body": "body_head", "hand": "hand_head"}
+
+    def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, attention: str = "favor",
+                 heads: int = 8, dim_head: int = 64, num_features: int | None = None, redraw_interval: int = 1000,
+                 ffn_hidden: int = 0, fusion: str = "mean", complementary: bool = True, dropout: float = 0.0) -> None:
+        super().__init__(body, hand)
+        dim = body.out_channels
+        self.fusion, self.complementary = _check_fusion(fusion), complementary
+        self.cross = BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
+                                                 residual=True, ffn_hidden=ffn_hidden, num_features=num_features,
+                                                 redraw_interval=redraw_interval)
+        self.body_head = Classifier(dim, num_classes, dropout)
+        self.hand_head = Classifier(dim, num_classes, dropout)
+
+    def forward(self, body: Tensor, hand: Tensor) -> ModelOutput:
+        fb, fh = self.features(body, hand)
+        tb, th = self.cross(tokens(fb), tokens(fh))
+        yb, yh = self.body_head(tb.mean(1)), self.hand_head(th.mean(1))
+        return ModelOutput(fuse_logits([yb, yh], self.fusion), {"body": yb, "hand": yh}, ("body", "hand"),
+                           self.fusion, self.complementary)
+
+
+_PAM_AXES = {"T": (1, 4), "V": (1, 3), "I": (3, 4)}  # axes of (N, I, C, T, V) pooled before attention
+
+
+class BHaRNetP(_DualBase):
+    """BHaRNet-P: the Pooling Attention Module ([P] eqs. 6-8, Fig. 3).
+
+    For each axis ``a`` in (T, V, I): pool the other two axes, cross-attend (FAVOR+, one
+    bidirectional pair per axis), pool ``a``; merge the three vectors of a stream (``merge``:
+    ``mean`` or ``sum``) and classify. Shapes: features ``(N, I, C, T, V)`` give ``T'``, ``V`` and
+    ``I`` tokens of width ``C``.
+    """
+
+    expert_heads = {"body": "body_head", "hand": "hand_head"}
+
+    def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, attention: str = "favor",
+                 heads: int = 8, dim_head: int = 64, num_features: int | None = None, redraw_interval: int = 1000,
+                 merge: str = "mean", fusion: str = "mean", complementary: bool = True, dropout: float = 0.0) -> None:
+        super().__init__(body, hand)
+        if merge not in ("mean", "sum"):
+            raise ValueError(f"merge must be 'mean' or 'sum', got {merge!r}")
+        dim = body.out_channels
+        self.merge, self.fusion, self.complementary = merge, _check_fusion(fusion), complementary
+        self.pam = nn.ModuleDict({
+            axis: BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
+                                              residual=True, num_features=num_features,
+                                              redraw_interval=redraw_interval)
+            for axis in _PAM_AXES})
+        self.body_head = Classifier(dim, num_classes, dropout)
+        self.hand_head = Classifier(dim, num_classes, dropout)
+
+    @staticmethod
+    def pooled_tokens(f: Tensor, axis: str) -> Tensor:
+        """``(N, I, C, T, V) -> (N, L_axis, C)`` with the two other axes averaged."""
+        pooled = f.mean(_PAM_AXES[axis])  # (N, C, T) / (N, C, V) / (N, I, C)
+        return pooled if axis == "I" else pooled.transpose(1, 2)
+
+    def forward(self, body: Tensor, hand: Tensor) -> ModelOutput:
+        fb, fh = self.features(body, hand)
+        vb, vh = [], []
+        for axis, pair in self.pam.items():
+            tb, th = pair(self.pooled_tokens(fb, axis), self.pooled_tokens(fh, axis))
+            vb.append(tb.mean(1))
+            vh.append(th.mean(1))
+        reduce = torch.stack
+        zb = reduce(vb).mean(0) if self.merge == "mean" else reduce(vb).sum(0)
+        zh = reduce(vh).mean(0) if self.merge == "mean" else reduce(vh).sum(0)
+        yb, yh = self.body_head(zb), self.hand_head(zh)
+        return ModelOutput(fuse_logits([yb, yh], self.fusion), {"body": yb, "hand": yh}, ("body", "hand"),
+                           self.fusion, self.complementary)
+
+
+class BHaRNetE(_DualBase):
+    """BHaRNet-E: the Expertized Branch model ([P] §III-D, eqs. 9-11, Fig. 4 left).
+
+    Four branches share the two backbones: body expert ``F_B``, hand expert ``F_H``, and the
+    interactive ``F~_B, F~_H`` from full-token cross-attention; each has its own classifier and the
+    prediction is their sum. Individual losses act on the interactive branches only; the
+    complementary loss on the sum trains the expert heads.
+
+    ``expert_only=True`` (or :meth:`light`) skips the attention and interactive heads: the light
+    model, predicting ``y_body_expert + y_hand_expert``.
+    """
+
+    expert_heads = {"body": "body_expert", "hand": "hand_expert"}
+
+    def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, attention: str = "favor",
+                 heads: int = 8, dim_head: int = 64, num_features: int | None = None, redraw_interval: int = 1000,
+                 ffn_hidden: int = 256, fusion: str = "sum", complementary: bool = True, expert_only: bool = False,
+                 dropout: float = 0.0) -> None:
+        super().__init__(body, hand)
+        dim = body.out_channels
+        self.fusion, self.complementary, self.expert_only = _check_fusion(fusion), complementary, expert_only
+        self.cross = BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
+                                                 residual=False, ffn_hidden=ffn_hidden, num_features=num_features,
+                                                 redraw_interval=redraw_interval)
+        self.body_expert = Classifier(dim, num_classes, dropout)
+        self.hand_expert = Classifier(dim, num_classes, dropout)
+        self.body_interactive = Classifier(dim, num_classes, dropout)
+        self.hand_interactive = Classifier(dim, num_classes, dropout)
+
+    def forward(self, body: Tensor, hand: Tensor) -> ModelOutput:
+        fb, fh = self.features(body, hand)
+        branches = {"body_expert": self.body_expert(pool_features(fb)),
+                    "hand_expert": self.hand_expert(pool_features(fh))}
+        if self.expert_only:
+            return ModelOutput(fuse_logits(list(branches.values()), self.fusion), branches, (), self.fusion, False)
+        tb, th = self.cross(tokens(fb), tokens(fh))
+        branches["body_interactive"] = self.body_interactive(tb.mean(1))
+        branches["hand_interactive"] = self.hand_interactive(th.mean(1))
+        return ModelOutput(fuse_logits(list(branches.values()), self.fusion), branches,
+                           ("body_interactive", "hand_interactive"), self.fusion, self.complementary)
+
+    def light(self) -> DualStream:
+        """A standalone copy of the expert-only model (two backbones and the two expert heads),
+        without the attention and interactive heads; its logits equal this model's expert-only logits."""
+        import copy
+        num_classes = self.body_expert.fc.out_features
+        model = DualStream(copy.deepcopy(self.body_backbone), copy.deepcopy(self.hand_backbone), num_classes,
+                           fusion=self.fusion, complementary=False)
+        model.body_head.load_state_dict(self.body_expert.state_dict())
+        model.hand_head.load_state_dict(self.hand_expert.state_dict())
+        config = getattr(self, "bharnet_config", None)
+        if config is not None:  # so that the light model saves and reloads on its own
+            dropped = {"attention", "heads", "dim_head", "num_features", "redraw_interval", "ffn_hidden",
+                       "expert_only", "fusion", "complementary"}
+            kwargs = {k: v for k, v in config["kwargs"].items() if k not in dropped}
+            model.bharnet_config = {"name": "dual_stream",
+                                    "kwargs": dict(kwargs, fusion=self.fusion, complementary=False)}
+        return model

@@ -1,0 +1,95 @@
+"""Load weights trained with the reference implementations into bharnet backbones.
+
+``convert_degcn_state_dict`` maps a WoominM/DeGCN_pytorch ``Model`` state dict (one of its
+streams) onto :func:`bharnet.create_backbone("degcn")` plus a classifier, so that published DeGCN
+checkpoints can initialise a BHaRNet expert. The arithmetic is identical; only the layout of a
+few tensors differs (merged branch projections, time-last kernels, subset-minor channel order).
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import Tensor
+
+__all__ = ["convert_degcn_state_dict"]
+
+_BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _subset_minor(w: Tensor, groups: int, subsets: int) -> Tensor:
+    """Reorder output rows from (group, subset, channel) to (group, channel, subset)."""
+    rows = w.shape[0]
+    c = rows // (groups * subsets)
+    return w.reshape(groups, subsets, c, *w.shape[1:]).transpose(1, 2).reshape(rows, *w.shape[1:])
+
+
+def convert_degcn_state_dict(state: dict[str, Tensor], stream: int = 0, groups: int = 4
+                             ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """Return ``(backbone_state, head_state)`` for stream ``stream`` of a DeGCN ``Model`` state dict.
+
+    ``head_state`` holds ``weight``/``bias`` of the stream's ``fc``; it is empty if absent.
+    """
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    out: dict[str, Tensor] = {}
+    for k in _BN:
+        if f"data_bn.{k}" in state:
+            out[f"input_norm.bn.{k}"] = state[f"data_bn.{k}"]
+    prefix = f"streams.{stream}."
+    blocks = sorted({int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"block-(\d+)_", k))})
+    if not blocks:
+        raise KeyError(f"no DeGCN blocks under '{prefix}' in this state dict")
+    for i in blocks:
+        _convert_block(state, f"{prefix}block-{i}_tcngcn.", f"blocks.{i}.", groups, out)
+    head = {}
+    if f"fc.{stream}.weight" in state:
+        head = {"weight": state[f"fc.{stream}.weight"], "bias": state[f"fc.{stream}.bias"]}
+    return out, head
+
+
+def _convert_block(state: dict[str, Tensor], src: str, dst: str, groups: int, out: dict[str, Tensor]) -> None:
+    """One ``Basic_Block`` of the release (keys under ``src``) into one of our blocks (under ``dst``)."""
+
+    def get(name: str) -> Tensor:
+        return state[src + name]
+
+    def put_bn(mine: str, theirs: str) -> None:  # statistics are absent from gradient dicts
+        for k_ in _BN:
+            if src + f"{theirs}.{k_}" in state:
+                out[dst + f"{mine}.{k_}"] = get(f"{theirs}.{k_}")
+
+    k = get("gcn.A").shape[0]
+    out[dst + "spatial.conv.A"] = get("gcn.A")
+    if src + "gcn.conv.weight" in state:  # ST_GC stem
+        out[dst + "spatial.conv.conv.weight"] = _subset_minor(get("gcn.conv.weight"), 1, k)
+        out[dst + "spatial.conv.conv.bias"] = _subset_minor(get("gcn.conv.bias"), 1, k)
+    else:  # grouped CTR_GC
+        out[dst + "spatial.conv.alpha"] = get("gcn.alpha")
+        for mine, theirs in (("conv_q", "conv1"), ("conv_k", "conv2")):
+            out[dst + f"spatial.conv.{mine}.weight"] = get(f"gcn.{theirs}.weight").flatten(2)
+            out[dst + f"spatial.conv.{mine}.bias"] = get(f"gcn.{theirs}.bias")
+        out[dst + "spatial.conv.conv_v.weight"] = _subset_minor(get("gcn.conv3.weight"), groups, k)
+        out[dst + "spatial.conv.conv_v.bias"] = _subset_minor(get("gcn.conv3.bias"), groups, k)
+        out[dst + "spatial.conv.conv_w.weight"] = get("gcn.conv4.weight")
+        out[dst + "spatial.conv.conv_w.bias"] = get("gcn.conv4.bias")
+    put_bn("spatial.bn", "gcn.bn")
+    for mine, theirs in (("spatial.down", "residual1"), ("residual", "residual2"), ("temporal.strided", "tcn.conv1x1")):
+        if src + f"{theirs}.conv.weight" in state:
+            out[dst + f"{mine}.0.weight"] = get(f"{theirs}.conv.weight")
+            out[dst + f"{mine}.0.bias"] = get(f"{theirs}.conv.bias")
+            put_bn(f"{mine}.1", f"{theirs}.bn")
+    branches = ("tcn.tcn1.0", "tcn.tcn2.0", "tcn.maxpool3x1.0")  # one merged projection here
+    out[dst + "temporal.proj.0.weight"] = torch.cat([get(f"{b}.conv.weight") for b in branches])
+    out[dst + "temporal.proj.0.bias"] = torch.cat([get(f"{b}.conv.bias") for b in branches])
+    for k_ in _BN[:4]:
+        if src + f"{branches[0]}.bn.{k_}" in state:
+            out[dst + f"temporal.proj.1.{k_}"] = torch.cat([get(f"{b}.bn.{k_}") for b in branches])
+    if src + f"{branches[0]}.bn.num_batches_tracked" in state:
+        out[dst + "temporal.proj.1.num_batches_tracked"] = get(f"{branches[0]}.bn.num_batches_tracked")
+    for j, b in enumerate(("tcn.tcn1.2", "tcn.tcn2.2")):
+        t = dst + f"temporal.temporal.{j}."
+        out[t + "offsets"] = get(f"{b}.tr")
+        out[t + "weight"] = get(f"{b}.conv_out.0.weight").flatten(2)
+        out[t + "bias"] = get(f"{b}.conv_out.0.bias")
+        put_bn(f"temporal.temporal.{j}.bn", f"{b}.conv_out.1")
+    put_bn("temporal.pool_bn", "tcn.maxpool3x1.3")

@@ -1,0 +1,391 @@
+"""Building blocks shared by every graph-convolution backbone.
+
+Internal layout. The public backbone API takes ``(N, C, T, V, M)`` like every skeleton toolbox,
+but inside a trunk the persons are folded into the batch and *time is the last axis*:
+``(B, C, V, T)`` with ``B = N * M``. With time last, the per-sample, per-channel graph
+aggregation of CTR-GCN/DeGCN is one batched matrix product ``W (V, K*V) @ h (K*V, T)`` on
+contiguous operands, and temporal convolutions are ``(1, k)`` kernels. The layouts are
+equivalent; only speed differs (see ``docs/performance.md``).
+
+Every module that does not call a standard ``nn`` layer for its arithmetic implements
+``cost(inputs, output) -> Cost`` so that :mod:`bharnet.profiler` can price it in the paper's
+convention (what thop 0.1.1 reports for the reference implementation) and in full.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["Cost", "InputNorm", "ConvBN", "Zero", "Identity", "TemporalConv", "DeformableTemporalConv",
+           "MultiScaleTemporal", "StaticGraphConv", "TopologyRefinedGraphConv", "GraphConvUnit", "GCNBlock",
+           "aggregate", "make_activation"]
+
+
+@dataclass
+class Cost:
+    """Multiply-accumulates and parameters of one module call.
+
+    ``paper_macs`` / ``paper_params``: thop 0.1.1 convention (conv/linear/norm layers only).
+    ``full_macs``: every multiply-add of conv, linear and matrix products (no norm/elementwise).
+    """
+
+    paper_macs: float = 0.0
+    full_macs: float = 0.0
+    paper_params: int = 0
+
+
+def make_activation(name: str) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.1, inplace=True)
+    raise ValueError(f"unknown activation {name!r}; expected 'relu' or 'leaky_relu'")
+
+
+class Zero(nn.Module):
+    """A residual branch that is switched off."""
+
+    def forward(self, x: Tensor) -> float:
+        return 0.0
+
+
+class Identity(nn.Identity):
+    pass
+
+
+class ConvBN(nn.Sequential):
+    """``Conv2d`` followed by ``BatchNorm2d``; used for 1x1 projections and strided residuals.
+
+    Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T_out)``; a temporal ``stride`` subsamples T.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int] = (1, 1), stride: int = 1,
+                 groups: int = 1, dilation: int = 1) -> None:
+        pad = (0, (kernel[1] - 1) * dilation // 2)
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel, stride=(1, stride), padding=pad, dilation=(1, dilation),
+                      groups=groups),
+            nn.BatchNorm2d(out_channels),
+        )
+
+
+class InputNorm(nn.Module):
+    """The ``data_bn`` of ST-GCN descendants and the switch to the internal layout.
+
+    ``mode="MVC"`` (CTR-GCN, DeGCN): one BatchNorm1d channel per (person, joint, coordinate).
+    ``mode="VC"`` (pyskl ST-GCN): persons share statistics. ``mode="none"``: no normalisation.
+
+    Shapes: ``(N, C, T, V, M) -> (N*M, C, V, T)``.
+    """
+
+    def __init__(self, in_channels: int, num_joints: int, num_persons: int, mode: str = "MVC") -> None:
+        super().__init__()
+        if mode not in ("MVC", "VC", "none"):
+            raise ValueError(f"data_bn mode must be 'MVC', 'VC' or 'none', got {mode!r}")
+        self.mode = mode
+        self.in_channels, self.num_joints, self.num_persons = in_channels, num_joints, num_persons
+        width = {"MVC": num_persons * num_joints * in_channels, "VC": num_joints * in_channels, "none": 0}[mode]
+        self.bn = nn.BatchNorm1d(width) if width else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 5:
+            raise ValueError(f"expected a skeleton batch (N, C, T, V, M), got shape {tuple(x.shape)}")
+        n, c, t, v, m = x.shape
+        if (c, v) != (self.in_channels, self.num_joints) or (self.mode == "MVC" and m != self.num_persons):
+            raise ValueError(
+                f"input (N, C, T, V, M) = {tuple(x.shape)} does not match this backbone: C={self.in_channels}, "
+                f"V={self.num_joints}" + (f", M={self.num_persons}" if self.mode == "MVC" else ""))
+        x = x.permute(0, 4, 3, 1, 2)  # (N, M, V, C, T)
+        if self.mode == "MVC":
+            x = self.bn(x.reshape(n, m * v * c, t)).view(n, m, v, c, t)
+        elif self.mode == "VC":
+            x = self.bn(x.reshape(n * m, v * c, t)).view(n, m, v, c, t)
+        return x.transpose(2, 3).reshape(n * m, c, v, t)
+
+
+# ----------------------------------------------------------------------------- temporal modelling
+class TemporalConv(ConvBN):
+    """A ``(1, k)`` temporal convolution with dilation and stride, then BN (CTR-GCN, ST-GCN)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 dilation: int = 1) -> None:
+        super().__init__(in_channels, out_channels, (1, kernel_size), stride=stride, dilation=dilation)
+
+
+class DeformableTemporalConv(nn.Module):
+    """DeGCN's deformable temporal graph convolution (``DeTGC``), exactly, without a gather.
+
+    The released layer samples ``eta`` time points ``t0 + offset_k`` around every output position
+    ``t0 = 0, s, 2s, ...`` by linear interpolation between the two neighbouring frames (indices
+    clamped to the sequence), then mixes the ``eta`` samples with a ``Conv3d(C, C, (eta, 1, 1))``
+    and a BatchNorm. Because the learnable offsets are shared by all samples, channels and joints,
+    the whole layer is one temporal convolution whose kernel is the Conv3d weight spread over the
+    integer taps ``floor(offset_k)`` and ``floor(offset_k) + 1`` with the interpolation weights,
+    applied to the sequence padded by edge replication (which is what index clamping does). The
+    taps follow the offsets as they learn; gradients reach the offsets through the interpolation
+    weights only, as in the released code.
+
+    ``num_frames`` is the nominal input length. The released code clamps indices to
+    ``num_frames - 1`` whatever the input length; here they are clamped to the input's own
+    length, which is the same for ``T == num_frames`` and correct for other lengths.
+
+    Parameters keep the released layout (``offsets`` = ``tr``; ``weight`` ``(C_out, C_in, eta)``).
+    Shapes: ``(B, C, V, T) -> (B, C_out, V, ceil(T / stride))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, dilation: int = 1,
+                 stride: int = 1, eta: int = 4, num_frames: int = 64) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels, self.stride, self.eta = in_channels, out_channels, stride, eta
+        self.num_frames = num_frames
+        reach = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
+        self.offsets = nn.Parameter(torch.linspace(-reach, reach, eta))
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, eta))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.bn = nn.BatchNorm2d(out_channels)
+        nn.init.kaiming_normal_(self.weight.view(out_channels, in_channels, eta, 1, 1), a=0.1, mode="fan_out",
+                                nonlinearity="leaky_relu")
+
+    def tap_weights(self) -> tuple[Tensor, int]:
+        """The equivalent temporal kernel ``(C_out, C_in, 1, K)`` and the offset of its first tap."""
+        floor = self.offsets.detach().floor()
+        frac = self.offsets - floor
+        first = int(floor.min())
+        k = int(floor.max()) + 2 - first
+        idx = (floor - first).long()
+        interp = torch.zeros(self.eta, k, dtype=self.weight.dtype, device=self.weight.device)
+        rows = torch.arange(self.eta, device=idx.device)
+        interp = interp.index_put((rows, idx), 1 - frac.to(interp.dtype), accumulate=True)
+        interp = interp.index_put((rows, idx + 1), frac.to(interp.dtype), accumulate=True)
+        kernel = (self.weight.flatten(0, 1) @ interp).view(self.out_channels, self.in_channels, 1, k)
+        return kernel, first
+
+    def forward(self, x: Tensor) -> Tensor:
+        t = x.shape[-1]
+        t_out = (t - 1) // self.stride + 1
+        kernel, first = self.tap_weights()
+        k = kernel.shape[-1]
+        last = (t_out - 1) * self.stride + first + k - 1  # last input index the taps touch
+        pad_left, pad_right = max(0, -first), max(0, last - (t - 1))
+        if pad_left or pad_right:
+            x = F.pad(x, (pad_left, pad_right, 0, 0), mode="replicate")
+        start = first + pad_left
+        if start:
+            x = x[..., start:]
+        y = F.conv2d(x, kernel, self.bias, stride=(1, self.stride))
+        return self.bn(y[..., :t_out])
+
+    def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
+        # the released layer: Conv3d(C, C, (eta, 1, 1)) on (B, C, eta, T_out, V), then BatchNorm3d
+        macs = output.numel() * self.in_channels * self.eta
+        bn = 4 * output.numel()
+        return Cost(paper_macs=macs + bn, full_macs=macs,
+                    paper_params=self.weight.numel() + self.bias.numel() + 2 * self.out_channels)
+
+
+class MultiScaleTemporal(nn.Module):
+    """Four-branch multi-scale temporal module of CTR-GCN and DeGCN.
+
+    Branches of ``C/4`` channels each, concatenated: (1) 1x1 conv-BN-act then a temporal
+    operator with dilation 1, (2) the same with dilation 2, (3) 1x1 conv-BN-act, max-pool over 3
+    frames, BN, (4) strided 1x1 conv-BN. ``temporal="deformable"`` uses :class:`DeformableTemporalConv`
+    (DeGCN), ``temporal="conv"`` a 5-tap dilated :class:`TemporalConv` (CTR-GCN). The 1x1
+    projections of branches 1-3 are one convolution (the same arithmetic, one call).
+
+    Shapes: ``(B, C, V, T) -> (B, C, V, ceil(T / stride))``.
+    """
+
+    def __init__(self, channels: int, stride: int = 1, temporal: str = "deformable", act: str = "leaky_relu",
+                 eta: int = 4, num_frames: int = 64, kernel_size: int = 5, dilations: tuple[int, int] = (1, 2)
+                 ) -> None:
+        super().__init__()
+        if channels % 4:
+            raise ValueError(f"multi-scale temporal module needs channels divisible by 4, got {channels}")
+        c = channels // 4
+        self.branch_channels, self.stride = c, stride
+        self.proj = ConvBN(channels, 3 * c)
+        self.act = make_activation(act)
+        if temporal == "deformable":
+            self.temporal = nn.ModuleList(
+                DeformableTemporalConv(c, c, kernel_size, d, stride, eta, num_frames) for d in dilations)
+        elif temporal == "conv":
+            self.temporal = nn.ModuleList(TemporalConv(c, c, kernel_size, stride, d) for d in dilations)
+        else:
+            raise ValueError(f"temporal must be 'deformable' or 'conv', got {temporal!r}")
+        self.pool_bn = nn.BatchNorm2d(c)
+        self.strided = ConvBN(channels, c, stride=stride)
+
+    def forward(self, x: Tensor) -> Tensor:
+        c = self.branch_channels
+        h = self.act(self.proj(x))
+        outs = [op(h[:, i * c:(i + 1) * c]) for i, op in enumerate(self.temporal)]
+        pooled = F.max_pool2d(h[:, 2 * c:], (1, 3), stride=(1, self.stride), padding=(0, 1))
+        outs += [self.pool_bn(pooled), self.strided(x)]
+        return torch.cat(outs, 1)
+
+
+# ----------------------------------------------------------------------------- graph convolution
+def aggregate(weights: Tensor, h: Tensor) -> Tensor:
+    """Graph aggregation ``out[b, c, v, t] = sum_{k, u} W[b, c, v, k, u] * h[b, c, k, u, t]``.
+
+    ``weights``: ``(V, K*U)`` shared by all samples and channels, or ``(B, C, V, K*U)`` per sample and
+    channel. ``h``: ``(B, C, K*U, T)``. Returns ``(B, C, V, T)``.
+    """
+    b, c, ku, t = h.shape
+    if weights.dim() == 2:
+        return torch.matmul(weights, h)
+    return torch.bmm(weights.reshape(b * c, -1, ku), h.reshape(b * c, ku, t)).view(b, c, -1, t)
+
+
+class StaticGraphConv(nn.Module):
+    """Spatial graph convolution with a fixed-shape adjacency (ST-GCN; DeGCN's first block).
+
+    ``h = Conv1x1(x)`` to ``K * C_out`` channels, then ``out[v] = sum_k sum_u A_k[v, u] h_k[u]``.
+    ``adjacency="learnable"``: A is a parameter initialised to the partition (DeGCN ``ST_GC``);
+    ``"importance"``: fixed A times a learnable edge-importance mask initialised to 1 (ST-GCN);
+    ``"fixed"``: a buffer.
+
+    Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, A: Tensor, adjacency: str = "learnable") -> None:
+        super().__init__()
+        self.num_subsets, v, _ = A.shape
+        self.out_channels = out_channels
+        # output channels ordered (c, k) so that h views as (B, C_out, K*V, T) without a copy
+        self.conv = nn.Conv2d(in_channels, out_channels * self.num_subsets, 1)
+        self.adjacency = adjacency
+        if adjacency == "learnable":
+            self.A = nn.Parameter(A.clone())
+        elif adjacency in ("importance", "fixed"):
+            self.register_buffer("A", A.clone())
+            if adjacency == "importance":
+                self.importance = nn.Parameter(torch.ones_like(A))
+        else:
+            raise ValueError(f"adjacency must be 'learnable', 'importance' or 'fixed', got {adjacency!r}")
+
+    def graph(self) -> Tensor:
+        A = self.A * self.importance if self.adjacency == "importance" else self.A
+        return A.permute(1, 0, 2).reshape(A.shape[1], -1)  # (V, K*V)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, v, t = x.shape
+        h = self.conv(x).view(b, self.out_channels, self.num_subsets * v, t)
+        return aggregate(self.graph().to(h.dtype), h)
+
+    def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
+        x = inputs[0]
+        conv = x.shape[0] * self.conv.out_channels * x.shape[2] * x.shape[3] * self.conv.in_channels
+        agg = output.numel() * self.num_subsets * x.shape[2]
+        return Cost(paper_macs=conv, full_macs=conv + agg,
+                    paper_params=self.conv.weight.numel() + self.conv.bias.numel())
+
+
+class TopologyRefinedGraphConv(nn.Module):
+    """Channel-wise topology refinement graph convolution (CTR-GC), with channel groups.
+
+    For every sample, subset ``k`` and channel group ``g`` (``groups=4`` in DeGCN, 1 in CTR-GCN):
+    ``q, k = mean_T(conv_q(x)), mean_T(conv_k(x))`` (``rel`` channels per subset),
+    ``W = alpha * conv_w(tanh(q[:, :, None] - k[:, None, :])) + A_k`` — one ``V x V`` topology per
+    output channel — and ``out[c] = sum_k W_k[c] @ conv_v(x)_k[c]``. The temporal mean commutes
+    with the 1x1 projections, so they are applied to the mean (T times cheaper, same result).
+
+    Output channels of ``conv_v`` and ``conv_w`` are ordered ``(group, channel, subset)`` so that
+    the aggregation is a single batched product over ``(subset, joint)``; the DeGCN/CTR-GCN order
+    ``(group, subset, channel)`` is a row permutation (see ``bharnet.models.convert``).
+
+    Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, A: Tensor, groups: int = 4,
+                 rel_channels: int | None = None) -> None:
+        super().__init__()
+        k, v, _ = A.shape
+        # CTR-GCN/DeGCN: in_channels / 8 relation channels, 8 for raw coordinates
+        rel = rel_channels if rel_channels is not None else (in_channels // 8 if in_channels >= 16 else 8)
+        if rel_channels is None and rel % groups:  # narrow (CPU-sized) models: round up to whole groups
+            rel = groups * -(-rel // groups)
+        for name, ch in (("in_channels", in_channels), ("out_channels", out_channels), ("rel channels", rel)):
+            if ch % groups:
+                raise ValueError(f"CTR-GC: {name} ({ch}) must be divisible by groups ({groups})")
+        self.num_subsets, self.groups, self.rel = k, groups, rel
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.conv_q = nn.Conv1d(in_channels, rel * k, 1, groups=groups)
+        self.conv_k = nn.Conv1d(in_channels, rel * k, 1, groups=groups)
+        self.conv_v = nn.Conv2d(in_channels, out_channels * k, 1, groups=groups)
+        self.conv_w = nn.Conv2d(rel * k, out_channels * k, 1, groups=groups * k)
+        self.alpha = nn.Parameter(torch.zeros(1))
+        self.A = nn.Parameter(A.clone())
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, v, t = x.shape
+        g, k, c = self.groups, self.num_subsets, self.out_channels
+        xm = x.mean(-1)  # (B, C_in, V)
+        rel = torch.tanh(self.conv_q(xm).unsqueeze(-1) - self.conv_k(xm).unsqueeze(-2))  # (B, K*rel, V, V)
+        w = F.conv2d(rel, self.conv_w.weight * self.alpha, self.conv_w.bias * self.alpha, groups=g * k)
+        # (B, G, K, C/G, V, U) -> (B, G, C/G, V, K, U) and add the shared topology A[k, v, u]
+        w = w.view(b, g, k, c // g, v, v).permute(0, 1, 3, 4, 2, 5) + self.A.transpose(0, 1).to(w.dtype)
+        h = self.conv_v(x).view(b, c, k * v, t)
+        return aggregate(w.reshape(b, c, v, k * v), h)
+
+    def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
+        x = inputs[0]
+        b, cin, v, t = x.shape
+        per_group = cin // self.groups
+        qk = 2 * b * self.conv_q.out_channels * v * t * per_group  # released code: conv before mean
+        val = b * self.conv_v.out_channels * v * t * per_group
+        topo = b * self.conv_w.out_channels * v * v * (self.conv_w.in_channels // self.conv_w.groups)
+        agg = output.numel() * self.num_subsets * v
+        params = sum(m.weight.numel() + m.bias.numel() for m in (self.conv_q, self.conv_k, self.conv_v, self.conv_w))
+        return Cost(paper_macs=qk + val + topo, full_macs=qk + val + topo + agg, paper_params=params)
+
+
+class GraphConvUnit(nn.Module):
+    """``act(BN(graph_conv(x)) + down(x))`` — the spatial half of every block.
+
+    Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T)``.
+    """
+
+    def __init__(self, conv: nn.Module, out_channels: int, down: nn.Module, act: str,
+                 bn_init: float = 1.0) -> None:
+        super().__init__()
+        self.conv, self.down = conv, down
+        self.bn = nn.BatchNorm2d(out_channels)
+        nn.init.constant_(self.bn.weight, bn_init)
+        self.act = make_activation(act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)) + self.down(x))
+
+
+class GCNBlock(nn.Module):
+    """``act(temporal(spatial(x)) + residual(x))``. Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T_out)``."""
+
+    def __init__(self, spatial: nn.Module, temporal: nn.Module, residual: nn.Module, act: str) -> None:
+        super().__init__()
+        self.spatial, self.temporal, self.residual = spatial, temporal, residual
+        self.act = make_activation(act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.temporal(self.spatial(x)) + self.residual(x))
+
+
+def kaiming_init(module: nn.Module, nonlinearity: str = "leaky_relu", a: float = 0.1) -> None:
+    """Conv weights Kaiming-normal (fan_out), biases 0; BN weight 1, bias 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            nn.init.kaiming_normal_(m.weight, a=a, mode="fan_out", nonlinearity=nonlinearity)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
+def fc_init(fc: nn.Linear, num_classes: int) -> None:
+    nn.init.normal_(fc.weight, 0.0, math.sqrt(2.0 / num_classes))
+    nn.init.zeros_(fc.bias)

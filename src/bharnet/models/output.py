@@ -1,0 +1,35 @@
+"""The structured output every bharnet model returns."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+__all__ = ["ModelOutput", "FUSIONS"]
+
+FUSIONS = ("mean", "sum", "noisy_or")
+
+
+@dataclass
+class ModelOutput:
+    """Per-branch logits and the fused prediction.
+
+    Attributes:
+        logits: fused logits ``(N, num_classes)``; the prediction is ``logits.argmax(-1)``. For
+            Noisy-OR fusion these are the log-odds of the fused per-class probability.
+        branches: logits of every branch, by name (``body``, ``hand``, ``body_expert``, ...).
+        individual: branches that receive an individual cross-entropy term in training.
+        fusion: how ``logits`` were made: ``single``, ``mean``, ``sum`` or ``noisy_or``.
+        complementary: whether the fused prediction receives the complementary loss.
+    """
+
+    logits: Tensor
+    branches: dict[str, Tensor]
+    individual: tuple[str, ...] = ()
+    fusion: str = "single"
+    complementary: bool = False
+    features: dict[str, Tensor] = field(default_factory=dict)
+
+    def __iter__(self):  # noqa: ANN204 - lets tools that flatten outputs find every logit tensor
+        yield self.logits
+        yield from self.branches.values()

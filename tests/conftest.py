@@ -1,0 +1,33 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # reference_degcn
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def perturb_(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
+    """Move every parameter and BN statistic off its initial value, so that equalities are not
+    satisfied trivially (CTR-GC's alpha starts at 0, BN at identity)."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+        for name, b in model.named_buffers():
+            if name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+            elif name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
+    return model
+
+
+def peer_root() -> Path | None:
+    root = os.environ.get("BHARNET_PEER_ROOT")
+    return Path(root) if root and Path(root).is_dir() else None

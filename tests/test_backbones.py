@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from bharnet.models import create_backbone
+from bharnet.models.layers import DeformableTemporalConv
+
+# per-block true parameter counts of the released DeGCN (design notes §2.1)
+DEGCN_BLOCKS = [9627, 13132, 13132, 13132, 40716, 45116, 45116, 152252, 171292, 171292]
+
+
+def test_degcn_block_parameter_counts_match_the_release():
+    b = create_backbone("degcn")
+    assert [sum(p.numel() for p in blk.parameters()) for blk in b.blocks] == DEGCN_BLOCKS
+    assert sum(p.numel() for p in b.parameters()) + 256 * 120 + 120 == 705_947
+
+
+@pytest.mark.parametrize("name,total", [("ctrgcn", 1_462_092), ("stgcn", 3_114_252)])
+def test_reference_backbone_parameter_counts(name, total):
+    b = create_backbone(name)
+    assert sum(p.numel() for p in b.parameters()) + 256 * 120 + 120 == total
+
+
+@pytest.mark.parametrize("name", ["degcn", "ctrgcn", "stgcn"])
+@pytest.mark.parametrize("layout,persons", [("ntu_rgbd", 2), ("mediapipe_hand", 2), ("nw_ucla", 1)])
+def test_backbone_shapes(name, layout, persons):
+    b = create_backbone(name, layout=layout, num_persons=persons, num_frames=32, base_channels=16)
+    v = b.layout.num_joints
+    y = b(torch.randn(3, 3, 32, v, persons))
+    assert y.shape == (3, persons, 64, 8, v)  # (N, M, C_out, T_out, V)
+
+
+@pytest.mark.parametrize("name", ["degcn", "ctrgcn", "stgcn"])
+def test_other_lengths_work(name):
+    b = create_backbone(name, num_frames=50, base_channels=16)
+    assert b(torch.randn(2, 3, 50, 25, 2)).shape == (2, 2, 64, 13, 25)
+
+
+def test_input_mismatch_is_a_clear_error():
+    b = create_backbone("degcn", base_channels=16)
+    with pytest.raises(ValueError, match=r"V=25"):
+        b(torch.randn(2, 3, 64, 21, 2))
+    with pytest.raises(ValueError, match=r"\(N, C, T, V, M\)"):
+        b(torch.randn(2, 3, 64, 25))
+    with pytest.raises(ValueError, match="unknown backbone"):
+        create_backbone("resnet")
+
+
+def _gather_detgc(x, offsets, weight, bias, stride):
+    """DeTGC as released (time-second layout), for a (N, C, T, V) input."""
+    n, c, t, v = x.shape
+    eta = offsets.numel()
+    pos = (torch.arange(0, t, stride, dtype=x.dtype)[None] + offsets[:, None]).reshape(1, 1, -1, 1)
+    lo = pos.detach().floor()
+    i1 = lo.clamp(0, t - 1).long().expand(n, c, -1, v)
+    i2 = (lo + 1).clamp(0, t - 1).long().expand(n, c, -1, v)
+    a = lo + 1 - pos
+    y = (x.gather(2, i1) * a + x.gather(2, i2) * (1 - a)).view(n, c, eta, -1, v)
+    return torch.nn.functional.conv3d(y, weight[..., None, None], bias).squeeze(2)
+
+
+@pytest.mark.parametrize("stride,dilation,t", [(1, 1, 16), (1, 2, 16), (2, 2, 16), (2, 1, 15)])
+@pytest.mark.parametrize("offsets", [None, [-3.7, -0.2, 0.9, 5.4], [0.5, 1.5, 2.0, 2.25]])
+def test_deformable_temporal_conv_equals_the_gather_formulation(stride, dilation, t, offsets):
+    layer = DeformableTemporalConv(4, 6, dilation=dilation, stride=stride, num_frames=t)
+    if offsets is not None:
+        with torch.no_grad():
+            layer.offsets.copy_(torch.tensor(offsets))
+    layer.bn.eval()
+    x = torch.randn(2, 4, 3, t, requires_grad=True)  # (B, C, V, T)
+    ours = layer(x)
+    xr = x.detach().transpose(2, 3).requires_grad_()
+    ref = layer.bn(_gather_detgc(xr, layer.offsets, layer.weight, layer.bias, stride).transpose(2, 3))
+    assert ours.shape == ref.shape == (2, 6, 3, (t - 1) // stride + 1)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(ours)
+    grads = torch.autograd.grad(ours, [x, layer.offsets, layer.weight], g)
+    ref_grads = torch.autograd.grad(ref, [xr, layer.offsets, layer.weight], g)
+    torch.testing.assert_close(grads[0], ref_grads[0].transpose(2, 3), rtol=1e-4, atol=1e-5)
+    for a, b in zip(grads[1:], ref_grads[1:]):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,118 @@
+import pytest
+import torch
+from conftest import perturb_
+
+import bharnet
+from bharnet.models.bharnet import fuse_logits
+
+SMALL = dict(num_classes=7, base_channels=16, num_frames=16)
+DUAL = ["score_fusion", "joint_training", "cross_attention", "fast_attention", "bharnet_p", "bharnet_e", "dual_stream"]
+
+
+def _inputs(n=2, t=16):
+    return torch.randn(n, 3, t, 25, 2), torch.randn(n, 3, t, 25, 2)
+
+
+@pytest.mark.parametrize("backbone", ["degcn", "ctrgcn", "stgcn"])
+@pytest.mark.parametrize("name", ["expert"] + DUAL)
+def test_every_variant_and_backbone(name, backbone):
+    model = bharnet.create_model(name, backbone=backbone, **SMALL)
+    body, hand = _inputs()
+    out = model(body) if name == "expert" else model(body, hand)
+    assert out.logits.shape == (2, 7)
+    assert all(v.shape == (2, 7) for v in out.branches.values())
+    assert set(out.individual) <= set(out.branches)
+
+
+@pytest.mark.parametrize("name", ["expert"] + DUAL)
+def test_gradients_reach_every_trainable_parameter(name):
+    model = perturb_(bharnet.create_model(name, **SMALL))  # alpha != 0, so CTR-GC's refinement is live
+    model.train()
+    body, hand = _inputs(3)
+    out = model(body) if name == "expert" else model(body, hand)
+    bharnet.BHaRNetLoss()(out, torch.tensor([0, 3, 6])).backward()
+    dead = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    assert not dead, dead
+
+
+def test_branches_of_each_model():
+    body, hand = _inputs()
+    e = bharnet.create_model("bharnet_e", **SMALL)(body, hand)
+    assert list(e.branches) == ["body_expert", "hand_expert", "body_interactive", "hand_interactive"]
+    assert e.individual == ("body_interactive", "hand_interactive") and e.complementary and e.fusion == "sum"
+    torch.testing.assert_close(e.logits, sum(e.branches.values()))
+    j = bharnet.create_model("joint_training", **SMALL)(body, hand)
+    torch.testing.assert_close(j.logits, (j.branches["body"] + j.branches["hand"]) / 2)
+    assert j.complementary and not bharnet.create_model("score_fusion", **SMALL)(body, hand).complementary
+
+
+def test_expert_only_equals_the_sum_of_the_expert_heads():
+    model = perturb_(bharnet.create_model("bharnet_e", **SMALL)).eval()
+    body, hand = _inputs()
+    full = model(body, hand)
+    model.expert_only = True
+    light_out = model(body, hand)
+    torch.testing.assert_close(light_out.logits, full.branches["body_expert"] + full.branches["hand_expert"])
+    assert set(light_out.branches) == {"body_expert", "hand_expert"}
+    light = model.light().eval()
+    torch.testing.assert_close(light(body, hand).logits, light_out.logits)
+    n_light = sum(p.numel() for p in light.parameters())
+    assert n_light < sum(p.numel() for p in model.parameters())
+    assert not any("cross" in n or "interactive" in n for n, _ in light.named_parameters())
+
+
+def test_expert_only_model_counts_only_what_runs():
+    model = bharnet.create_model("bharnet_e", expert_only=True)
+    full = bharnet.create_model("bharnet_e")
+    p_light, p_full = bharnet.profile_model(model), bharnet.profile_model(full)
+    assert p_light.paper_gmacs < p_full.paper_gmacs and p_light.paper_params_m < p_full.paper_params_m
+
+
+def test_noisy_or_fusion():
+    a, b = torch.randn(4, 5) * 3, torch.randn(4, 5) * 3
+    fused = fuse_logits([a, b], "noisy_or")
+    expected = 1 - (1 - torch.sigmoid(a)) * (1 - torch.sigmoid(b))
+    torch.testing.assert_close(torch.sigmoid(fused), expected)
+    big = fuse_logits([torch.full((1, 2), 40.0), torch.full((1, 2), -40.0)], "noisy_or")
+    assert torch.isfinite(big).all()
+    model = bharnet.create_model("joint_training", fusion="noisy_or", **SMALL)
+    out = model(*_inputs())
+    assert out.fusion == "noisy_or"
+    bharnet.BHaRNetLoss()(out, torch.tensor([1, 2])).backward()
+
+
+def test_load_expert_is_one_call(tmp_path):
+    body_expert = perturb_(bharnet.create_model("expert", stream="body", **SMALL))
+    hand_expert = perturb_(bharnet.create_model("expert", stream="hand", **SMALL))
+    path = bharnet.save_checkpoint(tmp_path / "hand.pt", hand_expert)
+    model = bharnet.create_model("bharnet_e", **SMALL)
+    model.load_expert(body_expert, "body")
+    model.load_expert(path, "hand")
+    for mine, theirs in ((model.body_backbone, body_expert.backbone), (model.hand_backbone, hand_expert.backbone)):
+        for (n, a), (_, b) in zip(mine.state_dict().items(), theirs.state_dict().items()):
+            assert torch.equal(a, b), n
+    assert torch.equal(model.body_expert.fc.weight, body_expert.heads[0].fc.weight)
+    assert torch.equal(model.hand_expert.fc.weight, hand_expert.heads[0].fc.weight)
+    # an expert alone, evaluated on the same input, equals that branch of the dual model
+    model.eval()
+    body_expert.eval()
+    body, hand = _inputs()
+    torch.testing.assert_close(model(body, hand).branches["body_expert"], body_expert(body).logits)
+    with pytest.raises(ValueError, match="stream"):
+        model.load_expert(body_expert, "feet")
+
+
+def test_two_trunk_degcn_baseline():
+    model = bharnet.create_model("expert", num_trunks=2, **SMALL)
+    out = model(torch.randn(2, 3, 16, 25, 2))
+    assert len(out.branches) == 2 and out.individual == tuple(out.branches)
+    torch.testing.assert_close(out.logits, sum(out.branches.values()))
+
+
+def test_create_model_errors():
+    with pytest.raises(ValueError, match="unknown model"):
+        bharnet.create_model("bharnet_x")
+    with pytest.raises(TypeError, match="unknown argument.*num_clases"):
+        bharnet.create_model("bharnet_e", num_clases=3)
+    with pytest.raises(ValueError, match="fusion"):
+        bharnet.create_model("joint_training", fusion="max", **SMALL)
