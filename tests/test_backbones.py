@@ -78,3 +78,13 @@ def test_deformable_temporal_conv_equals_the_gather_formulation(stride, dilation
     torch.testing.assert_close(grads[0], ref_grads[0].transpose(2, 3), rtol=1e-4, atol=1e-5)
     for a, b in zip(grads[1:], ref_grads[1:]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_chunked_inference_gives_the_same_result():
+    b = create_backbone("degcn", base_channels=16, num_frames=16).eval()
+    x = torch.randn(7, 3, 16, 25, 2)
+    with torch.no_grad():
+        chunked = b(x)
+        b.eval_chunk = 0
+        whole = b(x)
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5)

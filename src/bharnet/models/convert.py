@@ -24,6 +24,13 @@ def _subset_minor(w: Tensor, groups: int, subsets: int) -> Tensor:
     return w.reshape(groups, subsets, c, *w.shape[1:]).transpose(1, 2).reshape(rows, *w.shape[1:])
 
 
+def _subset_major(w: Tensor, groups: int, subsets: int) -> Tensor:
+    """Reorder output rows from (group, subset, channel) to (subset, group, channel)."""
+    rows = w.shape[0]
+    return w.reshape(groups, subsets, rows // (groups * subsets), *w.shape[1:]).transpose(0, 1).reshape(
+        rows, *w.shape[1:])
+
+
 def convert_degcn_state_dict(state: dict[str, Tensor], stream: int = 0, groups: int = 4
                              ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """Return ``(backbone_state, head_state)`` for stream ``stream`` of a DeGCN ``Model`` state dict.
@@ -68,10 +75,9 @@ def _convert_block(state: dict[str, Tensor], src: str, dst: str, groups: int, ou
         for mine, theirs in (("conv_q", "conv1"), ("conv_k", "conv2")):
             out[dst + f"spatial.conv.{mine}.weight"] = get(f"gcn.{theirs}.weight").flatten(2)
             out[dst + f"spatial.conv.{mine}.bias"] = get(f"gcn.{theirs}.bias")
-        out[dst + "spatial.conv.conv_v.weight"] = _subset_minor(get("gcn.conv3.weight"), groups, k)
-        out[dst + "spatial.conv.conv_v.bias"] = _subset_minor(get("gcn.conv3.bias"), groups, k)
-        out[dst + "spatial.conv.conv_w.weight"] = get("gcn.conv4.weight")
-        out[dst + "spatial.conv.conv_w.bias"] = get("gcn.conv4.bias")
+        for mine, theirs in (("conv_v", "conv3"), ("conv_w", "conv4")):
+            out[dst + f"spatial.conv.{mine}.weight"] = _subset_major(get(f"gcn.{theirs}.weight"), groups, k)
+            out[dst + f"spatial.conv.{mine}.bias"] = _subset_major(get(f"gcn.{theirs}.bias"), groups, k)
     put_bn("spatial.bn", "gcn.bn")
     for mine, theirs in (("spatial.down", "residual1"), ("residual", "residual2"), ("temporal.strided", "tcn.conv1x1")):
         if src + f"{theirs}.conv.weight" in state:

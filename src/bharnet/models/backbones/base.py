@@ -44,16 +44,22 @@ class GCNBackbone(nn.Module):
 
     Shapes: ``forward((N, C, T, V, M)) -> (N, M, C_out, T_out, V)`` (a view; persons or hand
     instances share the weights).
+
+    In eval mode the batch is processed ``eval_chunk`` samples at a time (0: all at once). Every
+    operation is per-sample in eval mode, so the result is the same; the activations of a few
+    samples stay in cache and in the allocator's free lists instead of being paged in afresh,
+    which makes batched inference on a CPU about twice as fast.
     """
 
     def __init__(self, layout: Layout, input_norm: InputNorm, blocks: list[nn.Module], out_channels: int,
-                 num_frames: int) -> None:
+                 num_frames: int, eval_chunk: int = 4) -> None:
         super().__init__()
         self.layout = layout
         self.input_norm = input_norm
         self.blocks = nn.Sequential(*blocks)
         self.out_channels = out_channels
         self.num_frames = num_frames
+        self.eval_chunk = eval_chunk
 
     @property
     def in_channels(self) -> int:
@@ -65,7 +71,10 @@ class GCNBackbone(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, m = x.shape[0], x.shape[-1]
-        y = self.blocks(self.input_norm(x))  # (N*M, C, V, T)
+        if not self.training and 0 < self.eval_chunk < n:
+            y = torch.cat([self.blocks(self.input_norm(chunk)) for chunk in x.split(self.eval_chunk)])
+        else:
+            y = self.blocks(self.input_norm(x))  # (N*M, C, V, T)
         return y.view(n, m, *y.shape[1:]).transpose(-1, -2)
 
     def example_input(self, batch_size: int = 1) -> Tensor:
