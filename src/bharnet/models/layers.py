@@ -278,8 +278,8 @@ def aggregate(weights: Tensor, h: Tensor) -> Tensor:
     channel. ``h``: ``(B, C, K*U, T)``. Returns ``(B, C, V, T)``.
     """
     b, c, ku, t = h.shape
-    if weights.dim() == 2:
-        return torch.matmul(weights, h)
+    if weights.dim() == 2:  # broadcast without copying: a stride-0 batch of the shared matrix
+        weights = weights.expand(b * c, -1, -1)
     return torch.bmm(weights.reshape(b * c, -1, ku), h.reshape(b * c, ku, t)).view(b, c, -1, t)
 
 
