@@ -124,9 +124,14 @@ def main() -> int:
     ap.add_argument("--batch-sizes", default="1,32")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tune-malloc", action="store_true",
+                    help="keep freed memory in glibc's heap (bharnet.utils.configure_malloc); compare like with like")
     ap.add_argument("--json", help="also write the records here")
     args = ap.parse_args()
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    if args.tune_malloc:
+        from bharnet.utils import configure_malloc
+        print(f"malloc tuned: {configure_malloc()}", file=sys.stderr)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; T={args.num_frames}, "
           f"{args.num_classes} classes, width {args.base_channels}", file=sys.stderr)
     recs = []

@@ -59,7 +59,7 @@ def _gather_detgc(x, offsets, weight, bias, stride):
 
 
 @pytest.mark.parametrize("stride,dilation,t", [(1, 1, 16), (1, 2, 16), (2, 2, 16), (2, 1, 15)])
-@pytest.mark.parametrize("offsets", [None, [-3.7, -0.2, 0.9, 5.4], [0.5, 1.5, 2.0, 2.25]])
+@pytest.mark.parametrize("offsets", [None, [-3.7, -0.2, 0.9, 5.4], [0.5, 1.5, 2.0, 2.25], [-40.0, -1.5, 0.3, 1e6]])
 def test_deformable_temporal_conv_equals_the_gather_formulation(stride, dilation, t, offsets):
     layer = DeformableTemporalConv(4, 6, dilation=dilation, stride=stride, num_frames=t)
     if offsets is not None:

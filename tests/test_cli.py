@@ -30,3 +30,10 @@ def test_profile_unknown_model_is_a_clear_error():
 def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "bharnet", "profile", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--paper" in out.stdout
+
+
+def test_configure_malloc_runs():
+    import sys
+
+    from bharnet.utils import configure_malloc
+    assert configure_malloc() is sys.platform.startswith("linux")

@@ -192,10 +192,17 @@ class DeformableTemporalConv(nn.Module):
         nn.init.kaiming_normal_(self.weight.view(out_channels, in_channels, eta, 1, 1), a=0.1, mode="fan_out",
                                 nonlinearity="leaky_relu")
 
-    def tap_weights(self) -> tuple[Tensor, int]:
-        """The equivalent temporal kernel ``(C_out, C_in, 1, K)`` and the offset of its first tap."""
-        floor = self.offsets.detach().floor()
-        frac = self.offsets - floor
+    def tap_weights(self, length: int) -> tuple[Tensor, int]:
+        """The equivalent temporal kernel ``(C_out, C_in, 1, K)`` for inputs of ``length`` frames and
+        the offset of its first tap."""
+        if not torch.isfinite(self.offsets).all():
+            raise FloatingPointError(f"deformable temporal offsets are not finite ({self.offsets.tolist()}): "
+                                     f"training has diverged")
+        # beyond one sequence length every sampling position clamps to an end frame whatever the
+        # offset (and its gradient is zero), so clamping keeps the kernel bounded and exact
+        offsets = self.offsets.clamp(-length, length)
+        floor = offsets.detach().floor()
+        frac = offsets - floor
         first = int(floor.min())
         k = int(floor.max()) + 2 - first
         idx = (floor - first).long()
@@ -209,7 +216,7 @@ class DeformableTemporalConv(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         t = x.shape[-1]
         t_out = (t - 1) // self.stride + 1
-        kernel, first = self.tap_weights()
+        kernel, first = self.tap_weights(t)
         k = kernel.shape[-1]
         last = (t_out - 1) * self.stride + first + k - 1  # last input index the taps touch
         pad_left, pad_right = max(0, -first), max(0, last - (t - 1))

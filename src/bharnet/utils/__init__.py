@@ -1,0 +1,4 @@
+"""Small utilities."""
+from .cpu import configure_malloc
+
+__all__ = ["configure_malloc"]
