@@ -74,3 +74,19 @@ def test_lucidrains_default_parameter_count():
     # 3 x 256x512 (no bias) + 512x256 + bias + two LayerNorms = the paper's per-direction module
     ca = CrossAttention(dim=256)
     assert sum(p.numel() for p in ca.parameters()) == 524_544 + 1_024
+
+
+def test_favor_equals_the_explicit_feature_map():
+    torch.manual_seed(3)
+    kernel = FavorKernel(dim_head=16, num_features=40, redraw_interval=0, eps=1e-2)
+    q, k, v = torch.randn(2, 3, 9, 16), torch.randn(2, 3, 11, 16), torch.randn(2, 3, 11, 5)
+    m, omega = 40, kernel.projection
+
+    def phi(x, dims):  # Performer's positive softmax-kernel features with its stabilising shift
+        x = x * 16 ** -0.25
+        proj = x @ omega.T
+        shift = proj.amax(dims, keepdim=True)
+        return m ** -0.5 * (torch.exp(proj - 0.5 * x.square().sum(-1, keepdim=True) - shift) + 1e-2)
+    qf, kf = phi(q, (-1,)), phi(k, (-1, -2))
+    expected = (qf @ (kf.transpose(-1, -2) @ v)) / (qf @ kf.sum(-2).unsqueeze(-1))
+    torch.testing.assert_close(kernel(q, k, v), expected, rtol=1e-5, atol=1e-6)

@@ -80,22 +80,29 @@ class FavorKernel(nn.Module):
         self.calls_since_redraw.zero_()
 
     def features(self, x: Tensor, is_query: bool) -> Tensor:
+        """``exp(Omega x' - |x'|^2 / 2 - shift)`` ``(B, H, L, m)``: the positive features without the
+        constant factor ``m^-1/2`` and the ``eps`` floor, which :meth:`forward` adds in closed form
+        (constant factors cancel in the normalisation)."""
         x = x * self.dim_head ** -0.25
         proj = x @ self.projection.to(x.dtype).T  # (B, H, L, m)
-        sq = 0.5 * x.square().sum(-1, keepdim=True)
-        # a per-row (query) or per-head (key) constant; it cancels in the normalisation
+        # a per-row (query) or per-head (key) shift; it cancels in the normalisation
         shift = proj.amax(-1, keepdim=True) if is_query else proj.amax((-1, -2), keepdim=True)
-        return (torch.exp(proj - sq - shift.detach()) + self.eps) * self.num_features ** -0.5
+        return torch.exp(proj.sub_(0.5 * x.square().sum(-1, keepdim=True) + shift.detach()))
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         if self.training and self.redraw_interval:
             if int(self.calls_since_redraw) >= self.redraw_interval:
                 self.redraw()
             self.calls_since_redraw += 1
-        qf, kf = self.features(q, True), self.features(k, False)
-        context = kf.transpose(-1, -2) @ v  # (B, H, m, dv)
-        norm = qf @ kf.sum(-2, keepdim=True).transpose(-1, -2)  # (B, H, Lq, 1)
-        return (qf @ context) / norm
+        qe, ke = self.features(q, True), self.features(k, False)
+        eps = self.eps
+        # phi = e + eps for queries and keys; the eps terms are summed analytically, so the large
+        # (B, H, L, m) feature tensors are never rewritten
+        context = ke.transpose(-1, -2) @ v + eps * v.sum(-2, keepdim=True)  # (B, H, m, dv) = phi_k^T V
+        key_sum = ke.sum(-2, keepdim=True) + eps * k.shape[-2]  # (B, H, 1, m) = 1^T phi_k
+        num = qe @ context + eps * context.sum(-2, keepdim=True)  # phi_q (phi_k^T V)
+        den = qe @ key_sum.transpose(-1, -2) + eps * key_sum.sum(-1, keepdim=True)  # phi_q (phi_k^T 1)
+        return num / den
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         q, k, v = inputs
