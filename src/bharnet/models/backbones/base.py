@@ -8,9 +8,10 @@ import torch
 from torch import Tensor, nn
 
 from ...graphs import Layout, get_layout
-from ..layers import InputNorm
+from ..layers import ConvBN, Identity, InputNorm, Zero
 
-__all__ = ["BlockSpec", "trunk_plan", "GCNBackbone", "register_backbone", "create_backbone", "list_backbones"]
+__all__ = ["BlockSpec", "trunk_plan", "block_residual", "GCNBackbone", "register_backbone", "create_backbone",
+           "list_backbones"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,16 @@ def trunk_plan(in_channels: int, base_channels: int = 64, num_frames: int = 64, 
         plan.append(BlockSpec(cin, cout, stride, i > 0, t))
         c, t = cout, (t - 1) // stride + 1
     return plan
+
+
+def block_residual(spec: BlockSpec, groups: int = 1) -> nn.Module:
+    """The block-level residual: none for the stem, identity when shapes agree, else a strided
+    1x1 convolution + BN (ST-GCN, CTR-GCN and DeGCN all use this rule)."""
+    if not spec.residual:
+        return Zero()
+    if spec.in_channels == spec.out_channels and spec.stride == 1:
+        return Identity()
+    return ConvBN(spec.in_channels, spec.out_channels, stride=spec.stride, groups=groups)
 
 
 class GCNBackbone(nn.Module):

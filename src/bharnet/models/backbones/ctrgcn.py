@@ -19,10 +19,9 @@ from ..layers import (
     InputNorm,
     MultiScaleTemporal,
     TopologyRefinedGraphConv,
-    Zero,
     kaiming_init,
 )
-from .base import BlockSpec, GCNBackbone, register_backbone, trunk_plan
+from .base import BlockSpec, GCNBackbone, block_residual, register_backbone, trunk_plan
 
 
 def ctrgcn_block(spec: BlockSpec, A: torch.Tensor) -> GCNBlock:
@@ -31,12 +30,7 @@ def ctrgcn_block(spec: BlockSpec, A: torch.Tensor) -> GCNBlock:
     down = Identity() if cin == cout else ConvBN(cin, cout)
     spatial = GraphConvUnit(conv, cout, down, act="relu")
     temporal = MultiScaleTemporal(cout, spec.stride, "conv", "relu")
-    if not spec.residual:
-        residual: nn.Module = Zero()
-    elif cin == cout and spec.stride == 1:
-        residual = Identity()
-    else:
-        residual = ConvBN(cin, cout, stride=spec.stride)
+    residual = block_residual(spec)
     block = GCNBlock(spatial, temporal, residual, act="relu")
     kaiming_init(block, nonlinearity="relu", a=0.0)
     nn.init.constant_(spatial.bn.weight, 1e-6)  # CTR-GCN starts each graph convolution near zero

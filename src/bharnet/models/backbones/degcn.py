@@ -10,7 +10,6 @@ what the paper's costs (0.83 GFLOPs / 0.69 M per expert) measure.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ...graphs import Layout
 from ..layers import (
@@ -22,10 +21,9 @@ from ..layers import (
     MultiScaleTemporal,
     StaticGraphConv,
     TopologyRefinedGraphConv,
-    Zero,
     kaiming_init,
 )
-from .base import BlockSpec, GCNBackbone, register_backbone, trunk_plan
+from .base import BlockSpec, GCNBackbone, block_residual, register_backbone, trunk_plan
 
 GROUPS = 4
 
@@ -38,12 +36,7 @@ def degcn_block(spec: BlockSpec, A: torch.Tensor, eta: int = 4, first: bool = Fa
     down = Identity() if cin == cout else ConvBN(cin, cout, groups=groups)
     spatial = GraphConvUnit(conv, cout, down, act="leaky_relu")
     temporal = MultiScaleTemporal(cout, spec.stride, "deformable", "leaky_relu", eta=eta, num_frames=spec.num_frames)
-    if not spec.residual:
-        residual: nn.Module = Zero()
-    elif cin == cout and spec.stride == 1:
-        residual = Identity()
-    else:
-        residual = ConvBN(cin, cout, stride=spec.stride, groups=groups)
+    residual = block_residual(spec, groups)
     block = GCNBlock(spatial, temporal, residual, act="leaky_relu")
     kaiming_init(block)
     return block

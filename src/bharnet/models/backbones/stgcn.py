@@ -8,23 +8,17 @@ persons (pyskl ``data_bn_type='VC'``).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ...graphs import Layout
-from ..layers import GCNBlock, GraphConvUnit, Identity, InputNorm, StaticGraphConv, TemporalConv, Zero
-from .base import BlockSpec, GCNBackbone, register_backbone, trunk_plan
+from ..layers import GCNBlock, GraphConvUnit, InputNorm, StaticGraphConv, TemporalConv, Zero
+from .base import BlockSpec, GCNBackbone, block_residual, register_backbone, trunk_plan
 
 
 def stgcn_block(spec: BlockSpec, A: torch.Tensor, temporal_kernel: int = 9) -> GCNBlock:
     cin, cout = spec.in_channels, spec.out_channels
     spatial = GraphConvUnit(StaticGraphConv(cin, cout, A, adjacency="importance"), cout, Zero(), act="relu")
     temporal = TemporalConv(cout, cout, temporal_kernel, spec.stride)
-    if not spec.residual:
-        residual: nn.Module = Zero()
-    elif cin == cout and spec.stride == 1:
-        residual = Identity()
-    else:
-        residual = TemporalConv(cin, cout, 1, spec.stride)
+    residual = block_residual(spec)
     return GCNBlock(spatial, temporal, residual, act="relu")
 
 
