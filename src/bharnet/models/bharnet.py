@@ -245,10 +245,8 @@ class BHaRNetP(_DualBase):
             tb, th = pair(self.pooled_tokens(fb, axis), self.pooled_tokens(fh, axis))
             vb.append(tb.mean(1))
             vh.append(th.mean(1))
-        reduce = torch.stack
-        zb = reduce(vb).mean(0) if self.merge == "mean" else reduce(vb).sum(0)
-        zh = reduce(vh).mean(0) if self.merge == "mean" else reduce(vh).sum(0)
-        yb, yh = self.body_head(zb), self.hand_head(zh)
+        merge = torch.mean if self.merge == "mean" else torch.sum
+        yb, yh = self.body_head(merge(torch.stack(vb), 0)), self.hand_head(merge(torch.stack(vh), 0))
         return ModelOutput(fuse_logits([yb, yh], self.fusion), {"body": yb, "hand": yh}, ("body", "hand"),
                            self.fusion, self.complementary)
 
