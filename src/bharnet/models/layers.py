@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 __all__ = ["Cost", "InputNorm", "ConvBN", "Zero", "Identity", "TemporalConv", "DeformableTemporalConv",
            "MultiScaleTemporal", "StaticGraphConv", "TopologyRefinedGraphConv", "GraphConvUnit", "GCNBlock",
-           "aggregate", "make_activation"]
+           "PointwiseConv", "grouped_pointwise", "make_activation"]
 
 
 @dataclass
@@ -278,18 +278,6 @@ class MultiScaleTemporal(nn.Module):
 
 
 # ----------------------------------------------------------------------------- graph convolution
-def aggregate(weights: Tensor, h: Tensor) -> Tensor:
-    """Graph aggregation ``out[b, c, v, t] = sum_{k, u} W[b, c, v, k, u] * h[b, c, k, u, t]``.
-
-    ``weights``: ``(V, K*U)`` shared by all samples and channels, or ``(B, C, V, K*U)`` per sample and
-    channel. ``h``: ``(B, C, K*U, T)``. Returns ``(B, C, V, T)``.
-    """
-    b, c, ku, t = h.shape
-    if weights.dim() == 2:  # broadcast without copying: a stride-0 batch of the shared matrix
-        weights = weights.expand(b * c, -1, -1)
-    return torch.bmm(weights.reshape(b * c, -1, ku), h.reshape(b * c, ku, t)).view(b, c, -1, t)
-
-
 class StaticGraphConv(nn.Module):
     """Spatial graph convolution with a fixed-shape adjacency (ST-GCN; DeGCN's first block).
 
@@ -323,8 +311,11 @@ class StaticGraphConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, _, v, t = x.shape
-        h = self.conv(x).view(b, self.out_channels, self.num_subsets * v, t)
-        return aggregate(self.graph().to(h.dtype), h)
+        c = self.out_channels
+        h = self.conv(x).view(b * c, self.num_subsets * v, t)
+        # out[b, c] = A_cat (V, K*V) @ h[b, c]: the shared matrix as a stride-0 batch, no copy
+        graph = self.graph().to(h.dtype).expand(b * c, -1, -1)
+        return torch.bmm(graph, h).view(b, c, v, t)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         x = inputs[0]

@@ -1,7 +1,7 @@
 """The structured output every bharnet model returns."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import Tensor
 
@@ -28,8 +28,3 @@ class ModelOutput:
     individual: tuple[str, ...] = ()
     fusion: str = "single"
     complementary: bool = False
-    features: dict[str, Tensor] = field(default_factory=dict)
-
-    def __iter__(self):  # noqa: ANN204 - lets tools that flatten outputs find every logit tensor
-        yield self.logits
-        yield from self.branches.values()
