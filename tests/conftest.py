@@ -31,3 +31,17 @@ def perturb_(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
 def peer_root() -> Path | None:
     root = os.environ.get("BHARNET_PEER_ROOT")
     return Path(root) if root and Path(root).is_dir() else None
+
+
+def shared_data() -> Path | None:
+    """The real-data fixtures (`../shared/data` beside the project, or $BHARNET_DATA)."""
+    root = os.environ.get("BHARNET_DATA")
+    path = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return path if path.is_dir() else None
+
+
+def require_shared(*parts: str) -> Path:
+    root = shared_data()
+    if root is None or not root.joinpath(*parts).exists():
+        pytest.skip(f"real data {'/'.join(parts)} not found (set BHARNET_DATA to the shared data folder)")
+    return root.joinpath(*parts)

@@ -105,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other model argument, e.g. --set expert_only=True (repeatable)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_profile)
+
+    from .data.cli import add_data_parser
+
+    add_data_parser(sub)
     return parser
 
 

@@ -1,0 +1,258 @@
+"""``bharnet data ...``: prepare, extract-hands, info, show, import-pyskl, export-pyskl."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .sample import DataFormatError
+
+__all__ = ["add_data_parser"]
+
+_EXPECTED = (DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError, KeyError)
+
+
+def _fail(args: argparse.Namespace, error: BaseException) -> int:
+    message = error.args[0] if isinstance(error, KeyError) and error.args else error
+    print(f"bharnet data {args.data_command}: {message}", file=sys.stderr)
+    return 1
+
+
+def _guard(func):
+    def run(args: argparse.Namespace) -> int:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        try:
+            return func(args)
+        except _EXPECTED as e:
+            return _fail(args, e)
+        except KeyboardInterrupt:
+            print(f"\nbharnet data {args.data_command}: interrupted; run the same command again to resume",
+                  file=sys.stderr)
+            return 130
+    run.__name__ = func.__name__
+    return run
+
+
+@_guard
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare_ntu, prepare_pku, prepare_ucla
+
+    common = dict(overwrite=args.overwrite, progress=not args.quiet, workers=args.workers)
+    if args.dataset in ("ntu60", "ntu120"):
+        if not args.skeletons:
+            raise ValueError("--skeletons DIR (the folder of .skeleton files) is required for NTU")
+        hand_options = dict(normalization=args.hand_normalization)
+        report = prepare_ntu(args.skeletons, args.out, dataset=args.dataset, missing_list=args.missing_list,
+                             single_actor=args.single_actor, normalization=args.normalization,
+                             exact_intervals=args.exact_intervals, hands_dir=args.hands, hand_options=hand_options,
+                             limit=args.limit, **common)
+    elif args.dataset == "nw-ucla":
+        if not args.root:
+            raise ValueError("--root DIR (holding all_sqe/ and val_label.json) is required for NW-UCLA")
+        report = prepare_ucla(args.root, args.out, test_list=args.test_list, **common)
+    else:
+        if not args.root:
+            raise ValueError("--root DIR (holding skeleton/, label/ and the split files) is required for PKU-MMD")
+        report = prepare_pku(args.root, args.out, **common)
+    print(report.format())
+    return 0
+
+
+@_guard
+def cmd_extract_hands(args: argparse.Namespace) -> int:
+    from .hands import extract_dataset, parse_shard
+    from .prepare import default_workers
+
+    videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
+    for v in ([] if isinstance(videos, str) else videos):
+        if not Path(v).exists():
+            raise FileNotFoundError(f"{v}: no such video file or directory")
+    options = dict(crop_scale=args.crop_scale, max_distance=args.max_distance, both_hands_crop=args.both_hands_crop,
+                   min_detection_confidence=args.min_confidence)
+    report = extract_dataset(videos, args.out, skeleton_dir=args.skeletons, shard=parse_shard(args.shard),
+                             workers=args.workers or default_workers(), detector_options=options,
+                             progress=not args.quiet, limit=args.limit)
+    print(report.format())
+    if report.failed:
+        print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
+    return 0
+
+
+@_guard
+def cmd_info(args: argparse.Namespace) -> int:
+    from .store import DatasetStore
+
+    store = DatasetStore(args.store)
+    if args.verify:
+        store.verify()
+    summary = store.summary()
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"{summary['path']}: {summary['samples']} samples, {summary['frames']} frames, "
+          f"{summary['classes']} classes")
+    print(f"fields: {', '.join(summary['fields'])}")
+    info = summary["info"]
+    if info:
+        print("prepared with: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+    for protocol, counts in summary["splits"].items():
+        print(f"split {protocol}: train {counts['train']}, test {counts['test']}")
+    per_class = summary["per_class"]
+    print(f"samples per class: min {min(per_class)}, max {max(per_class)}")
+    print("  " + " ".join(f"{i}:{n}" for i, n in enumerate(per_class)))
+    if "hands" in summary:
+        h = summary["hands"]
+        print(f"hands detected in {h['detected_frames_left']:.1%} (left) / {h['detected_frames_right']:.1%} "
+              f"(right) of all frames; samples with no left hand at all: {h['samples_without_left']}, "
+              f"no right hand: {h['samples_without_right']}")
+    if args.verify:
+        print("checksums: all files match the manifest")
+    return 0
+
+
+@_guard
+def cmd_show(args: argparse.Namespace) -> int:
+    from .show import show_sample
+    from .store import DatasetStore
+
+    store = DatasetStore(args.store)
+    index = int(args.sample) if args.sample.lstrip("-").isdigit() else store.index_of(args.sample)
+    sample = store[index]
+    path = show_sample(sample, args.out, num_frames=args.frames, video=args.video, hands_file=args.hands_file)
+    print(f"wrote {path}")
+    return 0
+
+
+@_guard
+def cmd_import_pyskl(args: argparse.Namespace) -> int:
+    from . import pyskl
+    from .store import write_store
+
+    data = pyskl.load(args.pickle)
+    samples = pyskl.to_samples(data)
+    split_names = pyskl.splits(data)
+    membership: dict[str, dict[str, str]] = {}
+    protocols = []
+    for key, names in split_names.items():
+        protocol, _, part = key.rpartition("_")
+        which = {"train": "train", "val": "test", "test": "test"}.get(part)
+        if not protocol or which is None:
+            continue
+        if protocol not in protocols:
+            protocols.append(protocol)
+        for n in names:
+            membership.setdefault(n, {})[protocol] = which
+    write_store(args.out, ((s, membership.get(s.name, {})) for s in samples), splits=protocols,
+                num_classes=args.num_classes, info=dict(source=f"pyskl pickle {Path(args.pickle).name}"),
+                overwrite=args.overwrite)
+    print(f"wrote {len(samples)} samples to {args.out} (splits: {', '.join(protocols) or 'none'})")
+    return 0
+
+
+@_guard
+def cmd_export_pyskl(args: argparse.Namespace) -> int:
+    from . import pyskl
+    from .store import DatasetStore
+
+    store = DatasetStore(args.store)
+    samples = [store[i] for i in range(len(store))]
+    split = {}
+    for protocol in store.protocols:
+        for which, suffix in (("train", "train"), ("test", "val")):
+            split[f"{protocol}_{suffix}"] = [str(store.names[i]) for i in store.split(protocol, which)]
+    for s in samples:  # per-frame extras are bharnet-specific; pyskl keeps joints, label and name
+        s.extras = {}
+    pyskl.save(args.out, pyskl.from_samples(samples, split))
+    print(f"wrote {len(samples)} annotations to {args.out}")
+    return 0
+
+
+def add_data_parser(sub: argparse._SubParsersAction) -> None:
+    data = sub.add_parser("data", help="prepare datasets, extract hands, inspect stores",
+                          description="Dataset tools: raw files -> dataset store, MediaPipe hands from RGB, "
+                                      "store statistics and pictures, pyskl pickle import/export.")
+    dsub = data.add_subparsers(dest="data_command", metavar="data_command")
+
+    p = dsub.add_parser("prepare", help="convert a raw dataset into a store",
+                        description="Convert NTU RGB+D 60/120 (.skeleton files), NW-UCLA (CTR-GCN json) or PKU-MMD "
+                                    "Part I into a memory-mapped dataset store with its split protocols.")
+    p.add_argument("dataset", choices=("ntu60", "ntu120", "nw-ucla", "pku-mmd"))
+    p.add_argument("--out", required=True, help="store directory to write")
+    p.add_argument("--skeletons", help="NTU: folder of .skeleton files")
+    p.add_argument("--missing-list", help="NTU: the official samples_with_missing_skeletons.txt to exclude")
+    p.add_argument("--hands", help="NTU: folder of per-video hand files from `bharnet data extract-hands`")
+    p.add_argument("--hand-normalization", default="palm", choices=("palm", "image", "none"),
+                   help="hand coordinates: palm units centred on the first wrist (default), image heights, pixels")
+    p.add_argument("--single-actor", choices=("zeros", "duplicate"),
+                   help="fill actor 2 of one-actor NTU samples (default: zeros for ntu60, duplicate for ntu120, "
+                        "as the reference scripts)")
+    p.add_argument("--normalization", default="reference", choices=("reference", "pyskl"),
+                   help="NTU body: CTR-GCN/DeGCN centring (default) or pyskl PreNormalize3D")
+    p.add_argument("--exact-intervals", action="store_true",
+                   help="NTU: place each body at the frames it really appears (the reference counts them "
+                        "consecutively)")
+    p.add_argument("--root", help="NW-UCLA / PKU-MMD: dataset folder")
+    p.add_argument("--test-list", help="NW-UCLA: official val_label.json to check the test split against")
+    p.add_argument("--workers", type=int, help="processes (default: every core)")
+    p.add_argument("--limit", type=int, help="NTU: convert only the first N files")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_prepare)
+
+    p = dsub.add_parser("extract-hands", help="MediaPipe hands from RGB videos (resumable, shardable)",
+                        description="Detect the two hands of the most active person in every frame with MediaPipe "
+                                    "Hands on crops around the body's hands, writing OUT/<video>.npz per video. "
+                                    "A rerun skips finished videos; --shard K/N splits the work across machines.")
+    p.add_argument("videos", nargs="+", help="a folder of videos or video files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--skeletons", help="folder of NTU .skeleton files to guide the crops (else MediaPipe Pose)")
+    p.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
+    p.add_argument("--workers", type=int, help="processes (default: every core)")
+    p.add_argument("--limit", type=int, help="process at most N videos of this shard")
+    p.add_argument("--crop-scale", type=float, default=2.5, help="crop side in torso lengths (default 2.5)")
+    p.add_argument("--max-distance", type=float, default=1.5,
+                   help="reject a hand farther than this many torso lengths from its guide (default 1.5)")
+    p.add_argument("--both-hands-crop", action="store_true", help="also search one crop holding both hands")
+    p.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_extract_hands)
+
+    p = dsub.add_parser("info", help="counts per split and class, hand statistics",
+                        description="Summarise a dataset store; --verify also checks every file's checksum.")
+    p.add_argument("store")
+    p.add_argument("--verify", action="store_true", help="recompute the SHA-256 of every file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = dsub.add_parser("show", help="draw a sample's body and hands over time (PNG)",
+                        description="Draw one sample (by name or index) as a contact sheet; with --video the body "
+                                    "is drawn over the RGB frames too.")
+    p.add_argument("store")
+    p.add_argument("sample", help="sample name or index")
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument("--video", help="the sample's RGB video, to overlay")
+    p.add_argument("--hands-file", help="the video's raw hand file (extract-hands output), to overlay")
+    p.add_argument("--frames", type=int, default=6, help="time steps to draw (default 6)")
+    p.set_defaults(func=cmd_show)
+
+    p = dsub.add_parser("import-pyskl", help="pyskl/mmaction2 annotation pickle -> store",
+                        description="Load a pyskl/mmaction2 skeleton pickle with a restricted unpickler (plain "
+                                    "containers and numpy arrays only) and write it as a store; split keys "
+                                    "'<protocol>_train' / '<protocol>_val' become the store's protocols.")
+    p.add_argument("pickle")
+    p.add_argument("--out", required=True)
+    p.add_argument("--num-classes", type=int, help="default: max label + 1")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_import_pyskl)
+
+    p = dsub.add_parser("export-pyskl", help="store -> pyskl/mmaction2 annotation pickle",
+                        description="Write a store in the pyskl/mmaction2 annotation format (keypoint [M,T,V,C], "
+                                    "splits '<protocol>_train' / '<protocol>_val'; hands under the bharnet keys "
+                                    "'hand_keypoint' / 'hand_mask', which pyskl ignores).")
+    p.add_argument("store")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export_pyskl)
+
+    data.set_defaults(func=lambda args: (data.print_help(), 2)[1])

@@ -1,0 +1,178 @@
+"""PyTorch datasets over a :class:`~bharnet.data.store.DatasetStore`.
+
+:class:`SkeletonDataset` yields dicts ready for the models::
+
+    body       (C, window, V, M) float32          hand       (C, window, 25, 2) float32 (if "hand" in streams)
+    hand_mask  (window, 2) float32, 1 = detected   label      int64
+    index      int64 (position in the store)      name       str
+
+Two sampling rules:
+
+* ``"crop_resize"`` (NTU/PKU, DeGCN/CTR-GCN ``feeder_ntu``): valid-frame crop (random ratio in
+  ``p_interval`` for training, centre crop for testing), linear resize to ``window`` frames, random
+  rotation (training), then the modality (bone / motion). The crop window and rotation are drawn once
+  per sample and applied to the body AND the hands, so the two streams stay aligned in time and space.
+* ``"ucla"`` (CTR-GCN ``feeder_ucla``): centre on joint 2 of the first frame, random view rotation
+  (+-60 degrees about x and y) and scale (0.5-1.5) in training, per-clip min-max scaling to [-1, 1], then
+  ``window`` sorted random frames drawn with repetition (training) or evenly spaced frames (testing).
+
+Randomness comes from torch's generator (``torch.randint`` seeds a numpy generator per item), so a
+seeded DataLoader, with or without workers, replays the same augmentations.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..graphs import get_layout
+from .store import DatasetStore
+from .transforms import (
+    apply_modality,
+    crop_resize,
+    draw_crop,
+    draw_rotation,
+    minmax_normalize,
+    random_indices_with_replacement,
+    rotate,
+    rotation_matrix,
+    uniform_indices,
+    valid_length,
+)
+
+__all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED"]
+
+HAND_JOINTS_PADDED = 25
+_BODY_LAYOUTS = {25: "ntu_rgbd", 20: "nw_ucla"}
+
+
+def body_layout_for(num_joints: int) -> str:
+    try:
+        return _BODY_LAYOUTS[num_joints]
+    except KeyError:
+        raise ValueError(f"no built-in body layout with {num_joints} joints; pass body_layout=") from None
+
+
+class SkeletonDataset(Dataset):
+    """Training / test samples of one split of a store.
+
+    Args:
+        store: a store path or an open :class:`DatasetStore`.
+        protocol: split protocol (``"xsub"``, ``"xview"``, ``"xset"``) or ``"all"``.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+        window: frames per sample fed to the model (64 for DeGCN).
+        train: augment (random crop, rotation); defaults to ``split == "train"``.
+        p_interval: crop ratios; default ``(0.5, 1.0)`` in training, ``(0.95,)`` otherwise.
+        rotation: max rotation angle (radians) in training for ``crop_resize``; 0 disables.
+        modality: ``joint``, ``bone``, ``joint_motion`` or ``bone_motion`` (applied to every stream).
+        streams: ``("body",)``, ``("hand",)`` or ``("body", "hand")``.
+        sampling: ``"crop_resize"`` or ``"ucla"``.
+        repeat: the dataset is seen ``repeat`` times per epoch (CTR-GCN's NW-UCLA ``repeat``).
+    """
+
+    def __init__(self, store: str | Path | DatasetStore, *, protocol: str = "all", split: str = "all",
+                 window: int = 64, train: bool | None = None, p_interval: tuple[float, ...] | None = None,
+                 rotation: float = 0.3, modality: str = "joint", streams: tuple[str, ...] = ("body",),
+                 sampling: str = "crop_resize", body_layout: str | None = None,
+                 hand_layout: str = "mediapipe_hand", repeat: int = 1):
+        self.store = store if isinstance(store, DatasetStore) else DatasetStore(store)
+        self.indices = self.store.split(protocol, split) if protocol != "all" else np.arange(len(self.store))
+        self.train = (split == "train") if train is None else bool(train)
+        self.window = int(window)
+        self.p_interval = tuple(p_interval) if p_interval is not None else ((0.5, 1.0) if self.train else (0.95,))
+        self.rotation = float(rotation) if self.train else 0.0
+        self.streams = tuple(streams)
+        unknown = set(self.streams) - {"body", "hand"}
+        if unknown or not self.streams:
+            raise ValueError(f"streams must be a non-empty subset of ('body', 'hand'), got {streams!r}")
+        if "hand" in self.streams and "hands" not in self.store.fields:
+            raise ValueError(f"{self.store.path} has no hand data (fields: {', '.join(self.store.fields)}); "
+                             "extract hands first (`bharnet data extract-hands`) or use streams=('body',)")
+        if sampling not in ("crop_resize", "ucla"):
+            raise ValueError(f"sampling must be 'crop_resize' or 'ucla', got {sampling!r}")
+        self.sampling = sampling
+        self.modality = modality
+        apply_modality(np.zeros((3, 2, 1, 1), np.float32), modality, ((0, 0),))  # validates the name
+        shape = self.store.manifest["files"]["body"]["shape"]
+        self.body_layout = get_layout(body_layout or body_layout_for(shape[2]))
+        self.hand_layout = get_layout(hand_layout)
+        self.repeat = int(repeat)
+        if len(self.indices) == 0:
+            raise ValueError(f"{self.store.path}: split {protocol}/{split} is empty")
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.store.labels[self.indices]
+
+    @property
+    def names(self) -> list[str]:
+        return [str(n) for n in self.store.names[self.indices]]
+
+    def __len__(self) -> int:
+        return len(self.indices) * self.repeat
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+
+    def __getitem__(self, item: int) -> dict:
+        index = int(self.indices[item % len(self.indices)])
+        body = np.ascontiguousarray(self.store.frames("body", index).transpose(3, 0, 2, 1), dtype=np.float32)
+        arrays = {"body": body}
+        mask = None
+        if "hand" in self.streams:
+            hands = self.store.frames("hands", index).transpose(3, 0, 2, 1)  # (C, T, 21, 2)
+            pad = HAND_JOINTS_PADDED - hands.shape[2]
+            arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, pad), (0, 0))).astype(np.float32)
+            mask = self.store.frames("hand_mask", index).astype(np.float32)[None, :, None, :]  # (1, T, 1, 2)
+            arrays["mask"] = mask
+        rng = self._rng() if self.train else None
+        if self.sampling == "crop_resize":
+            arrays = self._crop_resize(arrays, rng)
+        else:
+            arrays = self._ucla(arrays, rng)
+        out = {"label": torch.tensor(int(self.store.labels[index])), "index": torch.tensor(index),
+               "name": str(self.store.names[index])}
+        for key, layout in (("body", self.body_layout), ("hand", self.hand_layout)):
+            if key in self.streams:
+                out[key] = torch.from_numpy(apply_modality(arrays[key], self.modality, layout.bone_pairs()))
+        if "mask" in arrays:
+            out["hand_mask"] = torch.from_numpy(np.ascontiguousarray(arrays["mask"][0, :, 0, :]))
+        return out
+
+    def _crop_resize(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:
+        valid = valid_length(arrays["body"])
+        if valid == 0:  # an all-zero body: fall back to the whole clip rather than failing
+            valid = arrays["body"].shape[1]
+        crop = draw_crop(valid, self.window, self.p_interval, rng)
+        out = {k: crop_resize(v, crop) for k, v in arrays.items()}
+        if "mask" in out:
+            out["mask"] = (out["mask"] >= 0.5).astype(np.float32)
+        if self.rotation > 0:
+            matrix = rotation_matrix(draw_rotation(rng, self.rotation))
+            for key in ("body", "hand"):
+                if key in out:
+                    out[key] = rotate(out[key], matrix)
+        return out
+
+    def _ucla(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:
+        body = arrays["body"]
+        body = body - body[:, :1, 1:2, :1]  # joint 2 of the first frame
+        if self.train:
+            agx, agy = math.radians(int(rng.integers(-60, 61))), math.radians(int(rng.integers(-60, 61)))
+            scale = rng.uniform(0.5, 1.5)
+            rx = np.array([[1, 0, 0], [0, math.cos(agx), math.sin(agx)], [0, -math.sin(agx), math.cos(agx)]])
+            ry = np.array([[math.cos(agy), 0, -math.sin(agy)], [0, 1, 0], [math.sin(agy), 0, math.cos(agy)]])
+            # the reference multiplies row vectors on the right: x' = x @ (Ry @ Rx @ sI)
+            body = rotate(body, (ry @ rx * scale).T.astype(np.float32))
+        body = minmax_normalize(body)
+        length = body.shape[1]
+        idx = random_indices_with_replacement(length, self.window, rng) if self.train else \
+            uniform_indices(length, self.window)
+        out = {"body": np.ascontiguousarray(body[:, idx], dtype=np.float32)}
+        for key in ("hand", "mask"):
+            if key in arrays:
+                out[key] = np.ascontiguousarray(arrays[key][:, idx])
+        return out

@@ -1,0 +1,247 @@
+"""Raw dataset -> dataset store, for NTU RGB+D 60/120, NW-UCLA and PKU-MMD.
+
+Files are read and preprocessed in a process pool (every core by default) and written in a
+deterministic order (sorted sample names). A malformed file is reported and skipped; the returned
+:class:`PrepareReport` counts it, and its message names the file and the line.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import ntu, ucla
+from .sample import DataFormatError, Sample
+from .store import StoreWriter
+
+__all__ = ["PrepareReport", "prepare_ntu", "prepare_ucla", "prepare_pku", "default_workers"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareReport:
+    """What a conversion did: samples written, files skipped (with the reason) and excluded by list."""
+
+    store: Path
+    written: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    excluded: int = 0
+    splits: dict[str, dict[str, int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def format(self) -> str:
+        lines = [f"wrote {self.written} samples to {self.store}"]
+        if self.excluded:
+            lines.append(f"excluded {self.excluded} samples listed as having missing skeletons")
+        for protocol, counts in self.splits.items():
+            lines.append(f"  {protocol}: train {counts.get('train', 0)}, test {counts.get('test', 0)}")
+        if self.failed:
+            lines.append(f"skipped {len(self.failed)} malformed file(s):")
+            lines.extend(f"  {msg}" for _, msg in self.failed[:20])
+            if len(self.failed) > 20:
+                lines.append(f"  ... and {len(self.failed) - 20} more")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+
+def default_workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return os.cpu_count() or 1
+
+
+def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Iterator:
+    if not enabled:
+        yield from iterable
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(iterable, total=total, desc=desc, unit="file", dynamic_ncols=True)
+
+
+def _run(paths: list[Path], load: Callable[[Path], Sample], workers: int) -> Iterator[Sample | tuple[str, str]]:
+    """Map ``load`` over ``paths`` in order; errors come back as ``(path, message)``."""
+    if workers <= 1 or len(paths) < 2:
+        for p in paths:
+            yield _guarded(load, p)
+        return
+    with get_context("spawn" if os.name == "nt" else "fork").Pool(workers) as pool:
+        yield from pool.imap(_GuardedLoad(load), paths, chunksize=max(1, min(64, len(paths) // (workers * 8))))
+
+
+def _guarded(load: Callable[[Path], Sample], path: Path) -> Sample | tuple[str, str]:
+    try:
+        return load(path)
+    except DataFormatError as e:
+        return (str(path), str(e))
+
+
+@dataclass
+class _GuardedLoad:
+    load: Callable[[Path], Sample]
+
+    def __call__(self, path: Path) -> Sample | tuple[str, str]:
+        return _guarded(self.load, path)
+
+
+@dataclass
+class _NTULoader:
+    single_actor: str
+    normalization: str
+    exact_intervals: bool
+    hands_dir: Path | None
+    hand_options: dict
+
+    def __call__(self, path: Path) -> Sample:
+        sample = ntu.to_sample(ntu.read_skeleton(path), single_actor=self.single_actor,
+                               normalization=self.normalization, exact_intervals=self.exact_intervals)
+        if self.hands_dir is not None:
+            from .hands import attach_hands
+
+            attach_hands(sample, self.hands_dir / f"{sample.name}.npz", **self.hand_options)
+        return sample
+
+
+def _write(out: Path, results: Iterator, total: int, protocols: tuple[str, ...], split_of: Callable,
+           num_classes: int, info: dict, overwrite: bool, progress: bool, desc: str) -> PrepareReport:
+    report = PrepareReport(store=Path(out))
+    report.splits = {p: {"train": 0, "test": 0} for p in protocols}
+    with StoreWriter(out, splits=protocols, num_classes=num_classes, info=info, overwrite=overwrite) as writer:
+        for result in _progress(results, total, desc, progress):
+            if isinstance(result, tuple):
+                report.failed.append(result)
+                log.warning("skipped %s", result[1])
+                continue
+            splits = {p: split_of(result.name, p) for p in protocols}
+            for p, which in splits.items():
+                if which is not None:
+                    report.splits[p][which] += 1
+            writer.add(result, splits)
+        report.written = len(writer)
+        if report.written == 0:
+            writer.abort()
+            raise DataFormatError(out, f"no readable sample among {total} file(s); nothing written")
+    return report
+
+
+def prepare_ntu(skeleton_dir: str | Path, out: str | Path, *, dataset: str = "ntu60",
+                missing_list: str | Path | None = None, single_actor: str | None = None,
+                normalization: str = "reference", exact_intervals: bool = False,
+                hands_dir: str | Path | None = None, hand_options: dict | None = None, workers: int | None = None,
+                limit: int | None = None, overwrite: bool = False, progress: bool = True) -> PrepareReport:
+    """Convert a directory of NTU ``.skeleton`` files.
+
+    Args:
+        dataset: ``ntu60`` (setups 1-17, actions 1-60; X-Sub, X-View) or ``ntu120`` (all; X-Sub, X-Set).
+        missing_list: the official list of samples with missing skeletons, excluded as the reference does.
+        single_actor: ``"zeros"`` or ``"duplicate"``; default as the reference scripts: zeros for NTU60,
+            duplicate for NTU120.
+        hands_dir: per-video hand files from ``bharnet data extract-hands``; attached as ``hands`` /
+            ``hand_mask`` (a sample whose file is missing is reported and skipped).
+        limit: convert only the first ``limit`` files (for a quick try).
+    """
+    if dataset not in ntu.SPLITS:
+        raise ValueError(f"dataset must be 'ntu60' or 'ntu120', got {dataset!r}")
+    skeleton_dir = Path(skeleton_dir)
+    if not skeleton_dir.is_dir():
+        raise FileNotFoundError(f"{skeleton_dir}: not a directory of .skeleton files")
+    paths = sorted(skeleton_dir.glob("*.skeleton"))
+    if dataset == "ntu60":
+        paths = [p for p in paths if _ntu60(p.name)]
+    if not paths:
+        raise FileNotFoundError(f"{skeleton_dir}: no {dataset} .skeleton files found")
+    report_notes = []
+    excluded = 0
+    if missing_list is not None:
+        missing = ntu.read_name_list(missing_list)
+        kept = [p for p in paths if p.name.split(".")[0] not in missing]
+        excluded, paths = len(paths) - len(kept), kept
+    else:
+        report_notes.append("note: no missing-skeleton list given; files without a usable body are skipped as "
+                            "malformed, but nearly-empty ones the official list would drop are kept")
+    if limit is not None:
+        paths = paths[:limit]
+    single_actor = single_actor or ("zeros" if dataset == "ntu60" else "duplicate")
+    loader = _NTULoader(single_actor, normalization, exact_intervals,
+                        Path(hands_dir) if hands_dir is not None else None, dict(hand_options or {}))
+    info = dict(dataset=dataset, source="ntu .skeleton", single_actor=single_actor, normalization=normalization,
+                exact_intervals=exact_intervals, body_layout="ntu_rgbd", hands=hands_dir is not None,
+                hand_options=dict(hand_options or {}))
+    num_classes = 60 if dataset == "ntu60" else 120
+    report = _write(Path(out), _run(paths, loader, workers or default_workers()), len(paths), ntu.SPLITS[dataset],
+                    ntu.split_of, num_classes, info, overwrite, progress, f"prepare {dataset}")
+    report.excluded = excluded
+    report.notes.extend(report_notes)
+    return report
+
+
+def _ntu60(filename: str) -> bool:
+    try:
+        info = ntu.parse_name(filename)
+    except ValueError:
+        return True  # let the reader report the bad name rather than hide the file
+    return info["setup"] <= 17 and info["action"] <= 60
+
+
+def prepare_ucla(root: str | Path, out: str | Path, *, test_list: str | Path | None = None,
+                 workers: int | None = None, overwrite: bool = False, progress: bool = True) -> PrepareReport:
+    """Convert NW-UCLA (``root/all_sqe/*.json`` or ``root/*.json``); X-View split (views 1, 2 | 3).
+
+    With ``test_list`` (``val_label.json``), the view-3 test split is checked against the official list and
+    any difference is reported.
+    """
+    root = Path(root)
+    folder = root / "all_sqe" if (root / "all_sqe").is_dir() else root
+    paths = sorted(folder.glob("*.json"))
+    paths = [p for p in paths if p.name != "val_label.json"]
+    if not paths:
+        raise FileNotFoundError(f"{folder}: no NW-UCLA .json files found")
+    info = dict(dataset="nw_ucla", source="CTR-GCN json", body_layout="nw_ucla")
+    report = _write(Path(out), _run(paths, ucla.read_sequence, workers or 1), len(paths), ucla.SPLITS,
+                    ucla.split_of, ucla.NUM_CLASSES, info, overwrite, progress, "prepare nw-ucla")
+    if test_list is None and (root / "val_label.json").is_file():
+        test_list = root / "val_label.json"
+    if test_list is not None:
+        from .store import DatasetStore
+
+        official = set(ucla.read_test_list(test_list))
+        store = DatasetStore(out)
+        ours = {str(store.names[i]) for i in store.split("xview", "test")}
+        if ours == official:
+            report.notes.append(f"X-View test split equals the official list ({len(official)} samples)")
+        else:
+            report.notes.append(f"X-View test split differs from the official list: {len(ours - official)} extra, "
+                                f"{len(official - ours)} missing")
+    return report
+
+
+def prepare_pku(root: str | Path, out: str | Path, *, workers: int | None = None, overwrite: bool = False,
+                progress: bool = True) -> PrepareReport:
+    """Convert PKU-MMD Part I: ``root/skeleton/*.txt``, ``root/label/*.txt`` and the split files
+    ``cross-subject.txt`` / ``cross-view.txt`` (in ``root`` or ``root/split``)."""
+    from . import pku
+
+    root = Path(root)
+    split_lists = {}
+    for protocol, filename in (("xsub", "cross-subject.txt"), ("xview", "cross-view.txt")):
+        for candidate in (root / filename, root / "split" / filename):
+            if candidate.is_file():
+                split_lists[protocol] = pku.read_split(candidate)
+                break
+        else:
+            raise FileNotFoundError(f"{root}: split file {filename} not found (looked in . and split/)")
+    errors: list[tuple[str, str]] = []
+    clips = list(pku.iter_clips(root / "skeleton", root / "label", errors=errors))
+    results: list = list(errors) + clips
+
+    def split_of(name: str, protocol: str) -> str | None:
+        return pku.split_of(name.rsplit("_", 1)[0], split_lists[protocol])
+
+    info = dict(dataset="pku_mmd", source="PKU-MMD Part I", body_layout="ntu_rgbd")
+    return _write(Path(out), iter(results), len(results), tuple(split_lists), split_of, pku.NUM_CLASSES, info,
+                  overwrite, progress, "prepare pku-mmd")

@@ -1,0 +1,173 @@
+"""Hand post-processing (always) and MediaPipe extraction on real video (when MediaPipe is installed)."""
+import importlib.util
+
+import numpy as np
+import pytest
+from conftest import require_shared
+
+from bharnet.data import hands, ntu
+from bharnet.data.sample import DataFormatError, Sample
+
+HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None and importlib.util.find_spec("cv2") is not None
+needs_mediapipe = pytest.mark.skipif(not HAS_MEDIAPIPE,
+                                     reason="MediaPipe not installed (pip install 'bharnet[extract]')")
+SAMPLE = "S001C001P001R001A001"
+
+
+def fake_hand(x: float, y: float, size: float = 10.0) -> np.ndarray:
+    """(21, 3) hand with the wrist at (x, y) and the middle knuckle (landmark 9) ``size`` above it."""
+    xyz = np.zeros((21, 3), np.float32)
+    xyz[:, 0] = x + np.linspace(-2, 2, 21)
+    xyz[:, 1] = y - np.linspace(0, 2 * size, 21)
+    xyz[0] = (x, y, 0)
+    xyz[9] = (x, y - size, -1)
+    return xyz
+
+
+def test_interpolate_missing():
+    lm = np.zeros((6, 2, 21, 3), np.float32)
+    det = np.zeros((6, 2), bool)
+    lm[1, 0], lm[4, 0] = 1.0, 4.0
+    det[1, 0] = det[4, 0] = True
+    out = hands.interpolate_missing(lm, det)
+    np.testing.assert_allclose(out[:, 0, 5, 2], [1, 1, 2, 3, 4, 4])  # held at the ends, linear between
+    assert not out[:, 1].any()  # never detected: zero
+
+
+def test_normalize_hands_palm_units():
+    lm = np.zeros((3, 2, 21, 3), np.float32)
+    det = np.array([[False, True], [True, True], [False, False]])
+    lm[0, 1] = fake_hand(100, 200, size=20)
+    lm[1, 0] = fake_hand(50, 200, size=20)
+    lm[1, 1] = fake_hand(110, 200, size=20)
+    out = hands.normalize_hands(lm, det, "palm")
+    np.testing.assert_allclose(out[0, 1, 0], [0, 0, 0], atol=1e-6)  # origin: first detected wrist
+    np.testing.assert_allclose(out[1, 0, 0, :2], [-2.5, 0], atol=1e-6)  # 50 px left = 2.5 palms
+    np.testing.assert_allclose(np.linalg.norm(out[1, 1, 9, :2] - out[1, 1, 0, :2]), 1.0, rtol=1e-6)
+    assert not out[2].any()
+    np.testing.assert_allclose(hands.normalize_hands(lm, det, "none"), lm)
+    np.testing.assert_allclose(hands.normalize_hands(lm, det, "image", (1920, 1080))[1, 0, 0, 0], -50 / 1080,
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="hand normalization"):
+        hands.normalize_hands(lm, det, "metres")
+
+
+def test_assign_hands_one_to_one():
+    anchors = np.array([[[0, 0], [0, -10]], [[100, 0], [100, -10]]], np.float32)
+    left, right = fake_hand(2, 0), fake_hand(97, 0)
+    assert hands.assign_hands([right, left], anchors, 50) == (1, 0)
+    assert hands.assign_hands([left], anchors, 50) == (0, -1)
+    # a hand between the anchors goes to one slot only, never both
+    assert hands.assign_hands([fake_hand(45, 0)], anchors, 60) == (0, -1)
+    assert hands.assign_hands([fake_hand(300, 0)], anchors, 50) == (-1, -1)  # too far: rejected
+    unknown = anchors.copy()
+    unknown[0] = np.nan  # no guide for the left hand
+    assert hands.assign_hands([left, right], unknown, 50) == (-1, 1)
+    assert hands.assign_hands([], anchors, 50) == (-1, -1)
+
+
+def test_save_load_attach(tmp_path):
+    frames = 10
+    lm = np.zeros((frames, 2, 21, 3), np.float32)
+    det = np.zeros((frames, 2), bool)
+    for t in (2, 6):
+        lm[t, 0] = fake_hand(100 + t, 300)
+        det[t, 0] = True
+    result = dict(landmarks=lm, detected=det, score=det.astype(np.float32), anchors=np.zeros((frames, 2, 2, 2)),
+                  person=np.ones(frames, bool), image_size=np.array([1920, 1080]), fps=np.float32(30),
+                  guide=np.asarray("kinect"))
+    path = tmp_path / "v.npz"
+    hands.save_hands(path, result)
+    assert [p.name for p in tmp_path.iterdir()] == ["v.npz"]  # no temporary file left behind
+    # the body kept video frames 1, 2, 4 and 6 (frames without a body are dropped by the NTU reader)
+    sample = Sample("v", 0, np.ones((4, 2, 25, 3)), extras=dict(video_frame=np.array([1, 2, 4, 6])))
+    hands.attach_hands(sample, path, normalization="none")
+    assert sample.hands.shape == (4, 2, 21, 3)
+    np.testing.assert_array_equal(sample.hand_mask[:, 0], [False, True, False, True])
+    np.testing.assert_allclose(sample.hands[:, 0, 0, 0], [102, 102, 104, 106])  # held, detected, interpolated
+    assert not sample.hands[:, 1].any() and sample.meta["hands_detected"] == [2, 0]
+
+
+def test_load_hands_errors(tmp_path):
+    with pytest.raises(DataFormatError, match="no hand file"):
+        hands.load_hands(tmp_path / "missing.npz")
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataFormatError, match="not a readable hand file"):
+        hands.load_hands(tmp_path / "garbage.npz")
+    np.savez(tmp_path / "partial.npz", landmarks=np.zeros((3, 2, 21, 3)))
+    with pytest.raises(DataFormatError, match="lacks 'detected'"):
+        hands.load_hands(tmp_path / "partial.npz")
+    # an object array (a pickle inside the npz) is refused, not unpickled
+    np.savez(tmp_path / "pickled.npz", landmarks=np.array([object()], dtype=object))
+    with pytest.raises(DataFormatError, match="not a readable hand file"):
+        hands.load_hands(tmp_path / "pickled.npz")
+
+
+def test_shards_are_disjoint_and_cover():
+    items = [f"v{i:03d}" for i in range(23)]
+    parts = [hands.shard_items(items[::-1], (k, 4)) for k in range(1, 5)]
+    assert sorted(sum(parts, [])) == items
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert parts[1] == hands.shard_items(items, (2, 4))  # independent of the listing order
+    assert hands.parse_shard("3/16") == (3, 16)
+    for bad in ("0/4", "5/4", "a/b", "3"):
+        with pytest.raises(ValueError, match="shard"):
+            hands.parse_shard(bad)
+
+
+def test_ntu_guide_uses_actor_colour_coordinates():
+    path = require_shared("ntu", "samples", f"{SAMPLE}.skeleton")
+    guide = hands.ntu_guide(path)
+    seq = ntu.read_skeleton(path)
+    assert guide.anchors.shape == (103, 2, 2, 2) and guide.source == "kinect"
+    np.testing.assert_allclose(guide.anchors[0, 1, 1], seq.bodies[0].colors[0, 11])  # right hand joint
+    np.testing.assert_allclose(guide.anchors[0, 0, 0], seq.bodies[0].colors[0, 6])  # left wrist
+    assert 100 < guide.scale[0] < 200  # torso length in pixels at ~3.7 m
+
+
+@needs_mediapipe
+def test_real_clip_extraction(tmp_path):
+    video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
+    skeleton = require_shared("ntu", "samples", f"{SAMPLE}.skeleton")
+    report = hands.extract_dataset([video], tmp_path, skeleton_dir=skeleton.parent, workers=1, progress=False)
+    assert report.done == 1 and not report.failed and report.frames == 103
+    data = hands.load_hands(tmp_path / f"{SAMPLE}.npz")
+    rate = data["detected"].mean(axis=0)
+    assert rate.min() > 0.5, rate  # measured 0.75 / 0.81 on this clip
+    guide = hands.ntu_guide(skeleton)
+    for slot in range(2):  # each detected hand lies near its own Kinect wrist (within a torso length)
+        det = data["detected"][:, slot]
+        gap = np.linalg.norm(data["landmarks"][det, slot, 0, :2] - guide.anchors[det, slot, 0], axis=-1)
+        assert np.median(gap) < guide.scale[0], (slot, np.median(gap))
+    # the right hand brings the cup to the mouth: higher in the image than the left hand hanging down
+    assert np.median(data["landmarks"][data["detected"][:, 1], 1, 0, 1]) < \
+        np.median(data["landmarks"][data["detected"][:, 0], 0, 0, 1])
+    again = hands.extract_dataset([video], tmp_path, skeleton_dir=skeleton.parent, workers=1, progress=False)
+    assert again.skipped == 1 and again.done == 0  # a rerun does no work twice
+
+
+@needs_mediapipe
+def test_video_without_person_and_undecodable_video(tmp_path):
+    import cv2
+
+    empty = tmp_path / "empty_room.avi"
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for i in range(8):
+        writer.write(np.full((240, 320, 3), 40 + 10 * i, np.uint8))
+    writer.release()
+    detector = hands.HandDetector()
+    with pytest.raises(hands.NoPersonError, match="no person found"):
+        hands.extract_video(empty, detector)
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(hands.VideoError, match="broken.avi"):
+        hands.extract_video(broken, detector)
+    with pytest.raises(hands.VideoError, match="no such video"):
+        hands.extract_video(tmp_path / "absent.avi", detector)
+    detector.close()
+    out = tmp_path / "out"
+    report = hands.extract_dataset([empty, broken], out, workers=1, progress=False)
+    assert report.no_person == [str(empty)] and len(report.failed) == 1 and "broken.avi" in report.failed[0][1]
+    assert (out / "empty_room.npz").is_file() and not (out / "broken.npz").exists()
+    log = (out / "failures.log").read_text()
+    assert "broken.avi" in log and "no person" in log
