@@ -112,3 +112,32 @@ def test_prepare_pku_mmd(tmp_path, capsys):
                                              "0003-R_000", "0003-R_001"]
     assert store.split("xsub", "test").tolist() == [4, 5] and store.split("xview", "test").tolist() == [0, 1]
     assert store[1].body.shape == (18, 2, 25, 3)
+
+
+def test_prepare_pku_mmd_with_hands(tmp_path, capsys):
+    from bharnet.data.hands import save_hands
+
+    root = tmp_path / "pku"
+    (root / "skeleton").mkdir(parents=True)
+    (root / "label").mkdir()
+    hands_dir = tmp_path / "hands"
+    rng = np.random.default_rng(2)
+    for vid in ("0002-L", "0003-R"):
+        (root / "skeleton" / f"{vid}.txt").write_text(
+            "\n".join(" ".join(f"{v:.6f}" for v in row) for row in rng.normal(size=(40, 150))))
+        (root / "label" / f"{vid}.txt").write_text("3,5,15,1\n")
+        landmarks = np.zeros((40, 2, 21, 3), np.float32)
+        landmarks[:, 0, :, 0] = np.arange(40)[:, None]  # x = the video frame index
+        detected = np.zeros((40, 2), bool)
+        detected[:, 0] = True
+        save_hands(hands_dir / f"{vid}.npz", dict(landmarks=landmarks, detected=detected, score=np.ones((40, 2)),
+                                                  anchors=np.zeros((40, 2, 2, 2)), person=np.ones(40, bool),
+                                                  image_size=np.array([1920, 1080]), fps=np.float32(30)))
+    (root / "cross-subject.txt").write_text("Training videos: 0002-L\nValidation videos: 0003-R\n")
+    (root / "cross-view.txt").write_text("Training videos: 0002-L\nValidation videos: 0003-R\n")
+    assert main(["data", "prepare", "pku-mmd", "--root", str(root), "--out", str(tmp_path / "s"), "-q",
+                 "--hands", str(hands_dir), "--hand-normalization", "none"]) == 0
+    store = DatasetStore(tmp_path / "s")
+    sample = store[0]
+    assert sample.hands.shape == (10, 2, 21, 3) and sample.hand_mask[:, 0].all() and not sample.hand_mask[:, 1].any()
+    np.testing.assert_array_equal(sample.hands[:, 0, 0, 0], np.arange(5, 15))  # frames 5..14 of the video

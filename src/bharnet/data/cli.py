@@ -55,7 +55,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     else:
         if not args.root:
             raise ValueError("--root DIR (holding skeleton/, label/ and the split files) is required for PKU-MMD")
-        report = prepare_pku(args.root, args.out, **common)
+        report = prepare_pku(args.root, args.out, hands_dir=args.hands,
+                             hand_options=dict(normalization=args.hand_normalization), **common)
     print(report.format())
     return 0
 
@@ -73,7 +74,7 @@ def cmd_extract_hands(args: argparse.Namespace) -> int:
                    min_detection_confidence=args.min_confidence)
     report = extract_dataset(videos, args.out, skeleton_dir=args.skeletons, shard=parse_shard(args.shard),
                              workers=args.workers or default_workers(), detector_options=options,
-                             progress=not args.quiet, limit=args.limit)
+                             mirrored=args.mirrored, progress=not args.quiet, limit=args.limit)
     print(report.format())
     if report.failed:
         print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
@@ -182,7 +183,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="store directory to write")
     p.add_argument("--skeletons", help="NTU: folder of .skeleton files")
     p.add_argument("--missing-list", help="NTU: the official samples_with_missing_skeletons.txt to exclude")
-    p.add_argument("--hands", help="NTU: folder of per-video hand files from `bharnet data extract-hands`")
+    p.add_argument("--hands", help="NTU, PKU-MMD: folder of per-video hand files from `bharnet data extract-hands`")
     p.add_argument("--hand-normalization", default="palm", choices=("palm", "image", "none"),
                    help="hand coordinates: palm units centred on the first wrist (default), image heights, pixels")
     p.add_argument("--single-actor", choices=("zeros", "duplicate"),
@@ -208,6 +209,9 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="+", help="a folder of videos or video files")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--skeletons", help="folder of NTU .skeleton files to guide the crops (else MediaPipe Pose)")
+    p.add_argument("--mirrored", action="store_true",
+                   help="without --skeletons: the videos are mirror images (Kinect v2 colour: NTU, PKU-MMD), so "
+                        "MediaPipe Pose's left/right are swapped to the person's own")
     p.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
     p.add_argument("--workers", type=int, help="processes (default: every core)")
     p.add_argument("--limit", type=int, help="process at most N videos of this shard")

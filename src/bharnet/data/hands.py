@@ -116,8 +116,13 @@ class PoseGuide:
     """MediaPipe Pose (``model_complexity=1``) per frame -> wrist and hand-centre anchors."""
 
     # Pose landmarks: 11/12 shoulders, 15/16 wrists, 19/20 index knuckles, 23/24 hips (left, right).
-    def __init__(self, min_detection_confidence: float = 0.5):
+    def __init__(self, min_detection_confidence: float = 0.5, mirrored: bool = False):
+        """``mirrored``: the video is a mirror image (Kinect v2 colour streams are: NTU RGB+D, PKU-MMD).
+        Pose names sides as in a true camera image, so on a mirrored video its "left" is the person's
+        right; with ``mirrored=True`` the slots are swapped back to the person's own left and right, the
+        convention of the Kinect skeletons."""
         mp = require_mediapipe()
+        self.mirrored = mirrored
         self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
                                             min_detection_confidence=min_detection_confidence)
 
@@ -129,6 +134,8 @@ class PoseGuide:
             return np.full((2, 2, 2), np.nan, np.float32), float("nan")
         p = np.array([(lm.x * w, lm.y * h) for lm in result.pose_landmarks.landmark], np.float32)
         anchors = np.stack([np.stack([p[15], (p[15] + p[19]) / 2]), np.stack([p[16], (p[16] + p[20]) / 2])])
+        if self.mirrored:
+            anchors = anchors[::-1].copy()
         torso = float(np.linalg.norm((p[11] + p[12]) / 2 - (p[23] + p[24]) / 2))
         return anchors, torso
 
@@ -258,10 +265,12 @@ def _open_video(path: Path):
 
 
 def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_path: str | Path | None = None,
-                  pose: PoseGuide | None = None, raise_no_person: bool = True) -> dict[str, np.ndarray]:
+                  pose: PoseGuide | None = None, mirrored: bool = False, max_frames: int | None = None,
+                  raise_no_person: bool = True) -> dict[str, np.ndarray]:
     """Detect the two hands in every frame of a video.
 
-    The guide is the skeleton file when given (NTU), otherwise MediaPipe Pose (``pose``; created on demand).
+    The guide is the skeleton file when given (NTU), otherwise MediaPipe Pose (``pose``; created on demand,
+    ``mirrored`` as in :class:`PoseGuide`). ``max_frames`` stops after that many frames.
 
     Returns:
         dict with ``landmarks`` ``(F, 2, 21, 3)`` pixels, ``detected`` ``(F, 2)``, ``score`` ``(F, 2)``,
@@ -281,12 +290,12 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
     guide = ntu_guide(skeleton_path) if skeleton_path is not None else None
     own_pose = None
     if guide is None and pose is None:
-        pose = own_pose = PoseGuide()
+        pose = own_pose = PoseGuide(mirrored=mirrored)
     out_l, out_d, out_s, out_a, out_p = [], [], [], [], []
     size = None
     try:
         frame_index = 0
-        while True:
+        while max_frames is None or frame_index < max_frames:
             ok, bgr = cap.read()
             if not ok:
                 break
@@ -487,11 +496,12 @@ def _init_worker(options: dict) -> None:
     _WORKER["detector"] = HandDetector(**options)
 
 
-def _extract_one(job: tuple[str, str | None, str]) -> tuple[str, str, str, dict]:
-    video, skeleton, out = job
+def _extract_one(job: tuple[str, str | None, str, bool]) -> tuple[str, str, str, dict]:
+    video, skeleton, out, mirrored = job
     start = time.process_time()
     try:
-        result = extract_video(video, _WORKER["detector"], skeleton_path=skeleton, raise_no_person=False)
+        result = extract_video(video, _WORKER["detector"], skeleton_path=skeleton, mirrored=mirrored,
+                               raise_no_person=False)
     except DataFormatError as e:
         return "failed", video, str(e), {}
     except Exception as e:  # a decoder or MediaPipe crash on one video must not stop the run
@@ -506,11 +516,12 @@ def _extract_one(job: tuple[str, str | None, str]) -> tuple[str, str, str, dict]
 
 def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skeleton_dir: str | Path | None = None,
                     shard: tuple[int, int] = (1, 1), workers: int = 1, detector_options: dict | None = None,
-                    progress: bool = True, limit: int | None = None) -> ExtractReport:
+                    mirrored: bool = False, progress: bool = True, limit: int | None = None) -> ExtractReport:
     """Extract the hands of many videos into ``out_dir/<name>.npz`` (see the module docstring).
 
     ``videos`` is a directory (all video files in it) or a list of files. With ``skeleton_dir``, each
-    video ``<name>_rgb.avi`` is guided by ``<name>.skeleton``; otherwise by MediaPipe Pose. Failures are
+    video ``<name>_rgb.avi`` is guided by ``<name>.skeleton``; otherwise by MediaPipe Pose (``mirrored``: the
+    videos are mirror images, see :class:`PoseGuide`). Failures are
     appended to ``out_dir/failures.log`` and the run goes on.
     """
     require_mediapipe()
@@ -535,7 +546,7 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
             if not skeleton.is_file():
                 report.failed.append((str(p), f"{p}: no skeleton file {skeleton.name} in {skeleton_dir}"))
                 continue
-        jobs.append((str(p), str(skeleton) if skeleton else None, str(target)))
+        jobs.append((str(p), str(skeleton) if skeleton else None, str(target), mirrored))
     out_dir.mkdir(parents=True, exist_ok=True)
     options = dict(detector_options or {})
     t0 = time.perf_counter()

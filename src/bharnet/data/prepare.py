@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+
 from . import ntu, ucla
 from .sample import DataFormatError, Sample
 from .store import StoreWriter
@@ -220,10 +222,16 @@ def prepare_ucla(root: str | Path, out: str | Path, *, test_list: str | Path | N
     return report
 
 
-def prepare_pku(root: str | Path, out: str | Path, *, workers: int | None = None, overwrite: bool = False,
+def prepare_pku(root: str | Path, out: str | Path, *, hands_dir: str | Path | None = None,
+                hand_options: dict | None = None, workers: int | None = None, overwrite: bool = False,
                 progress: bool = True) -> PrepareReport:
     """Convert PKU-MMD Part I: ``root/skeleton/*.txt``, ``root/label/*.txt`` and the split files
-    ``cross-subject.txt`` / ``cross-view.txt`` (in ``root`` or ``root/split``)."""
+    ``cross-subject.txt`` / ``cross-view.txt`` (in ``root`` or ``root/split``).
+
+    ``hands_dir``: per-video hand files (``<video id>.npz`` from ``bharnet data extract-hands --mirrored``
+    on the RGB videos; PKU-MMD has no colour coordinates, so MediaPipe Pose guides the crops); each clip
+    takes the frames ``start:end`` of its video.
+    """
     from . import pku
 
     root = Path(root)
@@ -237,11 +245,24 @@ def prepare_pku(root: str | Path, out: str | Path, *, workers: int | None = None
             raise FileNotFoundError(f"{root}: split file {filename} not found (looked in . and split/)")
     errors: list[tuple[str, str]] = []
     clips = list(pku.iter_clips(root / "skeleton", root / "label", errors=errors))
+    if hands_dir is not None:
+        from .hands import attach_hands
+
+        with_hands = []
+        for clip in clips:
+            clip.extras["video_frame"] = np.arange(clip.meta["start"], clip.meta["end"], dtype=np.int32)
+            try:
+                with_hands.append(attach_hands(clip, Path(hands_dir) / f"{clip.meta['video']}.npz",
+                                               **(hand_options or {})))
+            except DataFormatError as e:
+                errors.append((clip.name, str(e)))
+        clips = with_hands
     results: list = list(errors) + clips
 
     def split_of(name: str, protocol: str) -> str | None:
         return pku.split_of(name.rsplit("_", 1)[0], split_lists[protocol])
 
-    info = dict(dataset="pku_mmd", source="PKU-MMD Part I", body_layout="ntu_rgbd")
+    info = dict(dataset="pku_mmd", source="PKU-MMD Part I", body_layout="ntu_rgbd", hands=hands_dir is not None,
+                hand_options=dict(hand_options or {}))
     return _write(Path(out), iter(results), len(results), tuple(split_lists), split_of, pku.NUM_CLASSES, info,
                   overwrite, progress, "prepare pku-mmd")
