@@ -578,7 +578,11 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
                     report.failed.append((video, message))
                     log_file.write(f"failed\t{message}\n")
                 log_file.flush()
-    finally:
+    except BaseException:
+        if workers > 1:
+            pool.terminate()  # Ctrl-C: stop now; finished videos are on disk and a rerun skips them
+        raise
+    else:
         if workers > 1:
             pool.close()
             pool.join()
