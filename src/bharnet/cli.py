@@ -107,8 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_profile)
 
     from .data.cli import add_data_parser
+    from .engine.cli import add_engine_parsers
 
     add_data_parser(sub)
+    add_engine_parsers(sub)
     return parser
 
 

@@ -16,8 +16,11 @@ Two sampling rules:
   (+-60 degrees about x and y) and scale (0.5-1.5) in training, per-clip min-max scaling to [-1, 1], then
   ``window`` sorted random frames drawn with repetition (training) or evenly spaced frames (testing).
 
-Randomness comes from torch's generator (``torch.randint`` seeds a numpy generator per item), so a
-seeded DataLoader, with or without workers, replays the same augmentations.
+Randomness: with ``seed`` set, each item's augmentation is drawn from a generator seeded by
+``(seed, epoch, item)`` (:meth:`SkeletonDataset.set_epoch`), so it does not depend on the process, the
+worker or the order in which items are read: a resumed run, a run on several processes and a run with any
+number of workers see the same augmentations. Without ``seed``, torch's generator seeds each item
+(``torch.randint``), so a seeded DataLoader replays the same augmentations.
 """
 from __future__ import annotations
 
@@ -71,13 +74,14 @@ class SkeletonDataset(Dataset):
         streams: ``("body",)``, ``("hand",)`` or ``("body", "hand")``.
         sampling: ``"crop_resize"`` or ``"ucla"``.
         repeat: the dataset is seen ``repeat`` times per epoch (CTR-GCN's NW-UCLA ``repeat``).
+        seed: per-item augmentation seeds derived from ``(seed, epoch, item)``; None: from torch's generator.
     """
 
     def __init__(self, store: str | Path | DatasetStore, *, protocol: str = "all", split: str = "all",
                  window: int = 64, train: bool | None = None, p_interval: tuple[float, ...] | None = None,
                  rotation: float = 0.3, modality: str = "joint", streams: tuple[str, ...] = ("body",),
                  sampling: str = "crop_resize", body_layout: str | None = None,
-                 hand_layout: str = "mediapipe_hand", repeat: int = 1):
+                 hand_layout: str = "mediapipe_hand", repeat: int = 1, seed: int | None = None):
         self.store = store if isinstance(store, DatasetStore) else DatasetStore(store)
         self.indices = self.store.split(protocol, split) if protocol != "all" else np.arange(len(self.store))
         self.train = (split == "train") if train is None else bool(train)
@@ -100,6 +104,8 @@ class SkeletonDataset(Dataset):
         self.body_layout = get_layout(body_layout or body_layout_for(shape[2]))
         self.hand_layout = get_layout(hand_layout)
         self.repeat = int(repeat)
+        self.seed = seed
+        self.epoch = 0
         if len(self.indices) == 0:
             raise ValueError(f"{self.store.path}: split {protocol}/{split} is empty")
 
@@ -114,7 +120,12 @@ class SkeletonDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices) * self.repeat
 
-    def _rng(self) -> np.random.Generator:
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _rng(self, item: int) -> np.random.Generator:
+        if self.seed is not None:
+            return np.random.default_rng([self.seed, self.epoch, item])
         return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
 
     def __getitem__(self, item: int) -> dict:
@@ -128,7 +139,7 @@ class SkeletonDataset(Dataset):
             arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, pad), (0, 0))).astype(np.float32)
             mask = self.store.frames("hand_mask", index).astype(np.float32)[None, :, None, :]  # (1, T, 1, 2)
             arrays["mask"] = mask
-        rng = self._rng() if self.train else None
+        rng = self._rng(item) if self.train else None
         if self.sampling == "crop_resize":
             arrays = self._crop_resize(arrays, rng)
         else:

@@ -1,0 +1,136 @@
+"""``bharnet train``, ``bharnet test``, ``bharnet ensemble``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..data.sample import DataFormatError
+from .config import ConfigError
+
+__all__ = ["add_engine_parsers"]
+
+_EXPECTED = (ConfigError, DataFormatError, FileNotFoundError, FileExistsError, ValueError, KeyError, ImportError)
+
+
+def _run(name: str, func, args: argparse.Namespace) -> int:
+    try:
+        return func(args)
+    except _EXPECTED as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"bharnet {name}: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\nbharnet {name}: interrupted; `bharnet train -c CONFIG --resume` continues from the last "
+              "completed epoch", file=sys.stderr)
+        return 130
+
+
+def _config(args: argparse.Namespace) -> dict:
+    from .config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    def go(args):
+        from .config import dump_config
+
+        config = _config(args)
+        if args.print_config:
+            print(dump_config(config), end="")
+            return 0
+        from .run import fit, run_dir
+
+        report = fit(config, resume=args.resume, overwrite=args.overwrite)
+        if report:
+            folder = run_dir(config)
+            for which in ("last", "best"):
+                if which in report:
+                    r = report[which]["logits"]
+                    print(f"{which} (epoch {report[which]['epoch'] + 1}): top-1 {100 * r['top1']:.2f}%, "
+                          f"top-5 {100 * r['top5']:.2f}%, mean class {100 * r['mean_class']:.2f}%")
+            print(f"run folder: {folder} (report_best.txt, scores_best.npz, curve.png, best.pt)")
+        return 0
+    return _run("train", go, args)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    def go(args):
+        from .config import dump_config
+
+        config = _config(args)
+        if args.print_config:
+            print(dump_config(config), end="")
+            return 0
+        from .run import evaluate
+
+        report = evaluate(config, args.ckpt, args.out)
+        for branch, r in report.items():
+            if isinstance(r, dict):
+                print(f"{branch:14s} top-1 {100 * r['top1']:.2f}%  top-5 {100 * r['top5']:.2f}%  "
+                      f"mean class {100 * r['mean_class']:.2f}%")
+        return 0
+    return _run("test", go, args)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    def go(args):
+        from ..data.classes import resolve_subset
+        from .metrics import accuracy_report, ensemble_scores, save_scores
+
+        names, labels, fused, info = ensemble_scores(args.scores, args.weights, branch=args.branch,
+                                                     softmax=args.softmax, allow_missing=args.allow_missing)
+        for item in info:
+            print(f"{item['path']}: weight {item['weight']:g}, top-1 {100 * item['top1']:.2f}%")
+        report = accuracy_report(fused, labels, subset=resolve_subset(args.subset))
+        line = (f"ensemble of {len(info)} ({len(names)} samples matched by name): top-1 {100 * report['top1']:.2f}%, "
+                f"top-5 {100 * report['top5']:.2f}%, mean class {100 * report['mean_class']:.2f}%")
+        subset = [k for k in report if k.startswith("top1_")]
+        for k in subset:
+            line += f", {k[5:]} {100 * report[k]:.2f}%" if report[k] is not None else ""
+        print(line)
+        if args.out:
+            save_scores(args.out, names.tolist(), labels, {"logits": fused})
+            print(f"wrote {args.out}")
+        if args.json:
+            print(json.dumps(report))
+        return 0
+    return _run("ensemble", go, args)
+
+
+def add_engine_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config",
+                       description="Train as a config says (configs/...). Any value can be overridden: "
+                                   "bharnet train -c CONFIG optim.lr=0.05 trainer.epochs=30 data.store=PATH. "
+                                   "Multi-GPU / multi-node: trainer.devices=N trainer.strategy=ddp (under torchrun "
+                                   "or SLURM as usual); CPU processes use gloo.")
+    p.add_argument("-c", "--config", required=True, help="YAML config")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=0.05")
+    p.add_argument("--print-config", action="store_true", help="print the full config and exit")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start the run folder's training afresh")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("test", help="evaluate a checkpoint on the config's test split",
+                       description="Evaluate a checkpoint (.ckpt from training or a bharnet .pt) and write "
+                                   "scores (by sample name) and a report next to it (or into --out).")
+    p.add_argument("-c", "--config", required=True)
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--out", help="folder for scores and report (default: beside the checkpoint)")
+    p.add_argument("--print-config", action="store_true")
+    p.set_defaults(func=cmd_test)
+
+    p = sub.add_parser("ensemble", help="fuse score files of several streams (J, B, JM, BM, RGB)",
+                       description="Weighted sum of score files (from bharnet train/test), matching samples by "
+                                   "name, never by order.")
+    p.add_argument("scores", nargs="+", help="score files (.npz)")
+    p.add_argument("--weights", type=float, nargs="+", help="one weight per file (default: all 1)")
+    p.add_argument("--branch", default="logits", help="which output of each file (default: the fused logits)")
+    p.add_argument("--softmax", action="store_true", help="fuse probabilities instead of raw scores")
+    p.add_argument("--subset", help="also report top-1 on a class subset (paper_hand, hand_window, finger_centric)")
+    p.add_argument("--allow-missing", action="store_true", help="fuse only the samples every file has")
+    p.add_argument("--out", help="write the fused scores (.npz)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ensemble)
