@@ -85,3 +85,26 @@ def test_whole_real_set(tmp_path):
     assert "equals the official list (464 samples)" in report.format()
     store.verify()
     shutil.rmtree(tmp_path / "ucla")
+
+
+def test_prepare_with_hands(tmp_path):
+    from bharnet.data.hands import save_hands
+
+    root = tmp_path / "ucla"
+    (root / "all_sqe").mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in ("a01_s01_e00_v01", "a02_s01_e00_v03"):
+        write(root / "all_sqe" / f"{name}.json", rng.normal(size=(6, 20, 3)).tolist(), label=1)
+        landmarks = np.zeros((6, 2, 21, 3), np.float32)
+        landmarks[:, 1, :, 0] = np.arange(6)[:, None] + 100
+        detected = np.zeros((6, 2), bool)
+        detected[::2, 1] = True
+        save_hands(tmp_path / "hands" / f"{name}.npz", dict(landmarks=landmarks, detected=detected,
+                                                             score=np.ones((6, 2)), anchors=np.zeros((6, 2, 2, 2)),
+                                                             person=np.ones(6, bool), image_size=np.array([640, 480])))
+    report = prepare_ucla(root, tmp_path / "s", hands_dir=tmp_path / "hands", hand_options={"normalization": "none"},
+                          progress=False)
+    assert report.written == 2
+    sample = DatasetStore(tmp_path / "s")[0]
+    assert sample.hands.shape == (6, 2, 21, 3) and sample.hand_mask[:, 1].tolist() == [True, False] * 3
+    np.testing.assert_allclose(sample.hands[:, 1, 0, 0], [100, 101, 102, 103, 104, 104])  # interpolated, held

@@ -20,7 +20,8 @@ DATASETS = {
     "ntu60": ("stores/ntu60.store", ("xsub", "xview"), 60, "ntu60", None, True, 2, "ntu_rgbd"),
     "ntu120": ("stores/ntu120.store", ("xsub", "xset"), 120, "ntu120", "hand_window", True, 2, "ntu_rgbd"),
     "pku_mmd": ("stores/pku_mmd.store", ("xsub", "xview"), 51, None, None, True, 2, "ntu_rgbd"),
-    "nw_ucla": ("stores/nw_ucla.store", ("xview",), 10, "nw_ucla", None, False, 1, "nw_ucla"),
+    # NW-UCLA hands come from its RGB clips (not in this repository's test data): stores/nw_ucla_hands.store
+    "nw_ucla": ("stores/nw_ucla_hands.store", ("xview",), 10, "nw_ucla", None, True, 1, "nw_ucla"),
 }
 MODALITIES = ("joint", "bone", "joint_motion", "bone_motion")
 DUAL = {"joint_training": {}, "cross_attention": {}, "fast_attention": {}, "bharnet_p": {}, "bharnet_e": {}}
@@ -37,7 +38,8 @@ def dump(path: Path, config: dict, comment: str = "") -> None:
 def main() -> None:
     written = 0
     for ds, (store, protocols, classes, names, subset, hands, persons, layout) in DATASETS.items():
-        base = {"_base_": "degcn_recipe.yaml", "data": {"store": store},
+        data = {"store": store, "sampling": "ucla"} if ds == "nw_ucla" else {"store": store}
+        base = {"_base_": "degcn_recipe.yaml", "data": data,
                 "eval": {"class_names": names, "subset": subset, "confusion_classes": subset}}
         dump(ROOT / "_base" / f"{ds}.yaml", base, f"{ds}: store and evaluation settings")
         for protocol in protocols:
@@ -52,6 +54,7 @@ def main() -> None:
                         args = {"backbone": backbone, "stream": stream, "num_classes": classes}
                         if stream == "body":
                             args.update(layout=layout, num_persons=persons)
+
                         else:
                             args.update(layout="mediapipe_hand", num_persons=2)
                         cfg = {**common, "data": {**common["data"], "modality": modality, "streams": [stream]},
@@ -68,6 +71,7 @@ def main() -> None:
                         cfg = {**common,
                                "data": {**common["data"], "modality": modality, "streams": ["body", "hand"]},
                                "model": {"name": model, "args": {"backbone": backbone, "num_classes": classes,
+                                                                 "body_layout": layout, "num_persons": persons,
                                                                  **extra}},
                                "init": {"body": f"{run}/{prefix}body_expert_{modality}/best.pt",
                                         "hand": f"{run}/{prefix}hand_expert_{modality}/best.pt"},
@@ -82,7 +86,8 @@ def main() -> None:
     for backbone in ("degcn", "ctrgcn"):
         prefix = "" if backbone == "degcn" else f"{backbone}_"
         cfg = {"_base_": "../_base/nw_ucla.yaml",
-               "data": {"protocol": "xview", "sampling": "ucla", "window": 52, "repeat": 5, "batch_size": 16,
+               "data": {"store": "stores/nw_ucla.store", "protocol": "xview", "sampling": "ucla", "window": 52,
+                        "repeat": 5, "batch_size": 16,
                         "streams": ["body"], "modality": "joint"},
                "model": {"name": "expert", "args": {"backbone": backbone, "stream": "body", "layout": "nw_ucla",
                                                     "num_persons": 1, "num_classes": 10}},

@@ -51,7 +51,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     elif args.dataset == "nw-ucla":
         if not args.root:
             raise ValueError("--root DIR (holding all_sqe/ and val_label.json) is required for NW-UCLA")
-        report = prepare_ucla(args.root, args.out, test_list=args.test_list, **common)
+        report = prepare_ucla(args.root, args.out, test_list=args.test_list, hands_dir=args.hands,
+                              hand_options=dict(normalization=args.hand_normalization), **common)
     else:
         if not args.root:
             raise ValueError("--root DIR (holding skeleton/, label/ and the split files) is required for PKU-MMD")
@@ -183,7 +184,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="store directory to write")
     p.add_argument("--skeletons", help="NTU: folder of .skeleton files")
     p.add_argument("--missing-list", help="NTU: the official samples_with_missing_skeletons.txt to exclude")
-    p.add_argument("--hands", help="NTU, PKU-MMD: folder of per-video hand files from `bharnet data extract-hands`")
+    p.add_argument("--hands", help="folder of per-video hand files from `bharnet data extract-hands`")
     p.add_argument("--hand-normalization", default="palm", choices=("palm", "image", "none"),
                    help="hand coordinates: palm units centred on the first wrist (default), image heights, pixels")
     p.add_argument("--single-actor", choices=("zeros", "duplicate"),

@@ -190,12 +190,32 @@ def _ntu60(filename: str) -> bool:
     return info["setup"] <= 17 and info["action"] <= 60
 
 
+@dataclass
+class _UCLALoader:
+    hands_dir: Path | None
+    hand_options: dict
+
+    def __call__(self, path: Path) -> Sample:
+        sample = ucla.read_sequence(path)
+        if self.hands_dir is not None:
+            from .hands import attach_hands
+
+            # The json skeletons hold one entry per RGB frame of the clip [interpretation: the release
+            # gives no separate frame index].
+            sample.extras["video_frame"] = np.arange(sample.num_frames, dtype=np.int32)
+            attach_hands(sample, self.hands_dir / f"{sample.name}.npz", **self.hand_options)
+        return sample
+
+
 def prepare_ucla(root: str | Path, out: str | Path, *, test_list: str | Path | None = None,
+                 hands_dir: str | Path | None = None, hand_options: dict | None = None,
                  workers: int | None = None, overwrite: bool = False, progress: bool = True) -> PrepareReport:
     """Convert NW-UCLA (``root/all_sqe/*.json`` or ``root/*.json``); X-View split (views 1, 2 | 3).
 
     With ``test_list`` (``val_label.json``), the view-3 test split is checked against the official list and
-    any difference is reported.
+    any difference is reported. ``hands_dir``: per-clip hand files ``<aAA_sSS_eEE_vVV>.npz`` from
+    ``bharnet data extract-hands`` run on the clips' RGB videos (no colour coordinates in the json, so
+    MediaPipe Pose guides the crops); frame t of the skeleton is frame t of the video.
     """
     root = Path(root)
     folder = root / "all_sqe" if (root / "all_sqe").is_dir() else root
@@ -203,8 +223,10 @@ def prepare_ucla(root: str | Path, out: str | Path, *, test_list: str | Path | N
     paths = [p for p in paths if p.name != "val_label.json"]
     if not paths:
         raise FileNotFoundError(f"{folder}: no NW-UCLA .json files found")
-    info = dict(dataset="nw_ucla", source="CTR-GCN json", body_layout="nw_ucla")
-    report = _write(Path(out), _run(paths, ucla.read_sequence, workers or 1), len(paths), ucla.SPLITS,
+    info = dict(dataset="nw_ucla", source="CTR-GCN json", body_layout="nw_ucla", hands=hands_dir is not None,
+                hand_options=dict(hand_options or {}))
+    loader = _UCLALoader(Path(hands_dir) if hands_dir is not None else None, dict(hand_options or {}))
+    report = _write(Path(out), _run(paths, loader, workers or 1), len(paths), ucla.SPLITS,
                     ucla.split_of, ucla.NUM_CLASSES, info, overwrite, progress, "prepare nw-ucla")
     if test_list is None and (root / "val_label.json").is_file():
         test_list = root / "val_label.json"
