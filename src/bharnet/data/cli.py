@@ -4,33 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-from .sample import DataFormatError
+from ..utils.commands import guarded
 
 __all__ = ["add_data_parser"]
 
-_EXPECTED = (DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError, KeyError)
-
-
-def _fail(args: argparse.Namespace, error: BaseException) -> int:
-    message = error.args[0] if isinstance(error, KeyError) and error.args else error
-    print(f"bharnet data {args.data_command}: {message}", file=sys.stderr)
-    return 1
-
-
 def _guard(func):
+    @guarded(lambda args: f"data {args.data_command}", "run the same command again to resume")
     def run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-        try:
-            return func(args)
-        except _EXPECTED as e:
-            return _fail(args, e)
-        except KeyboardInterrupt:
-            print(f"\nbharnet data {args.data_command}: interrupted; run the same command again to resume",
-                  file=sys.stderr)
-            return 130
+        return func(args)
     run.__name__ = func.__name__
     return run
 

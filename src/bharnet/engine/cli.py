@@ -3,27 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from ..data.sample import DataFormatError
-from .config import ConfigError
+from ..utils.commands import guarded
 
 __all__ = ["add_engine_parsers"]
 
-_EXPECTED = (ConfigError, DataFormatError, FileNotFoundError, FileExistsError, ValueError, KeyError, ImportError)
+_RESUME_HINT = "`bharnet train -c CONFIG --resume` continues from the last completed epoch"
 
 
 def _run(name: str, func, args: argparse.Namespace) -> int:
-    try:
-        return func(args)
-    except _EXPECTED as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"bharnet {name}: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"\nbharnet {name}: interrupted; `bharnet train -c CONFIG --resume` continues from the last "
-              "completed epoch", file=sys.stderr)
-        return 130
+    return guarded(lambda _: name, _RESUME_HINT)(func)(args)
 
 
 def _config(args: argparse.Namespace) -> dict:

@@ -1,0 +1,32 @@
+"""The command line's shared error handling: expected failures print one line and exit 1, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable
+
+from ..data.sample import DataFormatError
+
+__all__ = ["guarded", "EXPECTED_ERRORS"]
+
+EXPECTED_ERRORS = (DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError, KeyError)
+
+
+def guarded(name: Callable[[argparse.Namespace], str], on_interrupt: str):
+    """Decorate ``command(args) -> int``: an expected error prints ``bharnet <name>: <message>`` and returns 1;
+    Ctrl-C prints ``on_interrupt`` and returns 130. ``name(args)`` gives the command's name."""
+    def wrap(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        @functools.wraps(func)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return func(args)
+            except EXPECTED_ERRORS as e:
+                message = e.args[0] if isinstance(e, KeyError) and e.args else e
+                print(f"bharnet {name(args)}: {message}", file=sys.stderr)
+                return 1
+            except KeyboardInterrupt:
+                print(f"\nbharnet {name(args)}: interrupted; {on_interrupt}", file=sys.stderr)
+                return 130
+        return run
+    return wrap
