@@ -11,81 +11,75 @@ __all__ = ["add_engine_parsers"]
 _RESUME_HINT = "`bharnet train -c CONFIG --resume` continues from the last completed epoch"
 
 
-def _run(name: str, func, args: argparse.Namespace) -> int:
-    return guarded(lambda _: name, _RESUME_HINT)(func)(args)
+_guard = guarded(lambda args: args.command, _RESUME_HINT)
 
 
-def _config(args: argparse.Namespace) -> dict:
-    from .config import load_config
+def _config(args: argparse.Namespace) -> dict | None:
+    """The config with its overrides, or None after printing it (``--print-config``)."""
+    from .config import dump_config, load_config
 
-    return load_config(args.config, args.overrides)
+    config = load_config(args.config, args.overrides)
+    if args.print_config:
+        print(dump_config(config), end="")
+        return None
+    return config
 
 
+@_guard
 def cmd_train(args: argparse.Namespace) -> int:
-    def go(args):
-        from .config import dump_config
-
-        config = _config(args)
-        if args.print_config:
-            print(dump_config(config), end="")
-            return 0
-        from .run import fit, run_dir
-
-        report = fit(config, resume=args.resume, overwrite=args.overwrite)
-        if report:
-            folder = run_dir(config)
-            for which in ("last", "best"):
-                if which in report:
-                    r = report[which]["logits"]
-                    print(f"{which} (epoch {report[which]['epoch'] + 1}): top-1 {100 * r['top1']:.2f}%, "
-                          f"top-5 {100 * r['top5']:.2f}%, mean class {100 * r['mean_class']:.2f}%")
-            print(f"run folder: {folder} (report_best.txt, scores_best.npz, curve.png, best.pt)")
+    config = _config(args)
+    if config is None:
         return 0
-    return _run("train", go, args)
+    from .run import fit, run_dir
+
+    report = fit(config, resume=args.resume, overwrite=args.overwrite)
+    if report:
+        for which in ("last", "best"):
+            if which in report:
+                r = report[which]["logits"]
+                print(f"{which} (epoch {report[which]['epoch'] + 1}): top-1 {100 * r['top1']:.2f}%, "
+                      f"top-5 {100 * r['top5']:.2f}%, mean class {100 * r['mean_class']:.2f}%")
+        print(f"run folder: {run_dir(config)} (report_best.txt, scores_best.npz, curve.png, best.pt)")
+    return 0
 
 
+@_guard
 def cmd_test(args: argparse.Namespace) -> int:
-    def go(args):
-        from .config import dump_config
-
-        config = _config(args)
-        if args.print_config:
-            print(dump_config(config), end="")
-            return 0
-        from .run import evaluate
-
-        report = evaluate(config, args.ckpt, args.out)
-        for branch, r in report.items():
-            if isinstance(r, dict):
-                print(f"{branch:14s} top-1 {100 * r['top1']:.2f}%  top-5 {100 * r['top5']:.2f}%  "
-                      f"mean class {100 * r['mean_class']:.2f}%")
+    config = _config(args)
+    if config is None:
         return 0
-    return _run("test", go, args)
+    from .run import evaluate
+
+    report = evaluate(config, args.ckpt, args.out)
+    for branch, r in report.items():
+        if isinstance(r, dict):
+            print(f"{branch:14s} top-1 {100 * r['top1']:.2f}%  top-5 {100 * r['top5']:.2f}%  "
+                  f"mean class {100 * r['mean_class']:.2f}%")
+    return 0
 
 
+@_guard
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    def go(args):
-        from ..data.classes import resolve_subset
-        from .metrics import accuracy_report, ensemble_scores, save_scores
+    from ..data.classes import resolve_subset
+    from .metrics import accuracy_report, ensemble_scores, save_scores
 
-        names, labels, fused, info = ensemble_scores(args.scores, args.weights, branch=args.branch,
-                                                     softmax=args.softmax, allow_missing=args.allow_missing)
-        for item in info:
-            print(f"{item['path']}: weight {item['weight']:g}, top-1 {100 * item['top1']:.2f}%")
-        report = accuracy_report(fused, labels, subset=resolve_subset(args.subset))
-        line = (f"ensemble of {len(info)} ({len(names)} samples matched by name): top-1 {100 * report['top1']:.2f}%, "
-                f"top-5 {100 * report['top5']:.2f}%, mean class {100 * report['mean_class']:.2f}%")
-        subset = [k for k in report if k.startswith("top1_")]
-        for k in subset:
-            line += f", {k[5:]} {100 * report[k]:.2f}%" if report[k] is not None else ""
-        print(line)
-        if args.out:
-            save_scores(args.out, names.tolist(), labels, {"logits": fused})
-            print(f"wrote {args.out}")
-        if args.json:
-            print(json.dumps(report))
-        return 0
-    return _run("ensemble", go, args)
+    names, labels, fused, info = ensemble_scores(args.scores, args.weights, branch=args.branch,
+                                                 softmax=args.softmax, allow_missing=args.allow_missing)
+    for item in info:
+        print(f"{item['path']}: weight {item['weight']:g}, top-1 {100 * item['top1']:.2f}%")
+    report = accuracy_report(fused, labels, subset=resolve_subset(args.subset))
+    line = (f"ensemble of {len(info)} ({len(names)} samples matched by name): top-1 {100 * report['top1']:.2f}%, "
+            f"top-5 {100 * report['top5']:.2f}%, mean class {100 * report['mean_class']:.2f}%")
+    subset = [k for k in report if k.startswith("top1_")]
+    for k in subset:
+        line += f", {k[5:]} {100 * report[k]:.2f}%" if report[k] is not None else ""
+    print(line)
+    if args.out:
+        save_scores(args.out, names.tolist(), labels, {"logits": fused})
+        print(f"wrote {args.out}")
+    if args.json:
+        print(json.dumps(report))
+    return 0
 
 
 def add_engine_parsers(sub: argparse._SubParsersAction) -> None:
