@@ -102,6 +102,23 @@ def test_load_expert_is_one_call(tmp_path):
         model.load_expert(body_expert, "feet")
 
 
+def test_load_expert_from_a_trained_dual_stream(tmp_path):
+    """The demo's recipe: experts trained together as score fusion, then BHaRNet-E fine-tuned from them."""
+    fused = perturb_(bharnet.create_model("score_fusion", **SMALL))
+    path = bharnet.save_checkpoint(tmp_path / "fused.pt", fused)
+    model = bharnet.create_model("bharnet_e", **SMALL)
+    for stream in ("body", "hand"):
+        model.load_expert(path, stream)
+    model.eval()
+    fused.eval()
+    body, hand = _inputs()
+    out, ref = model(body, hand), fused(body, hand)
+    torch.testing.assert_close(out.branches["body_expert"], ref.branches["body"])
+    torch.testing.assert_close(out.branches["hand_expert"], ref.branches["hand"])
+    with pytest.raises(ValueError, match="no hand expert weights"):
+        model.load_expert({"unrelated.weight": torch.zeros(1)}, "hand")
+
+
 def test_two_trunk_degcn_baseline():
     model = bharnet.create_model("expert", num_trunks=2, **SMALL)
     out = model(torch.randn(2, 3, 16, 25, 2))

@@ -1,6 +1,9 @@
 """Class names and named class subsets of the benchmarks."""
 from __future__ import annotations
 
+from .synthetic import CLASS_NAMES as _SYNTHETIC
+from .synthetic import GROUPS as _SYNTHETIC_GROUPS
+
 __all__ = ["CLASS_NAMES", "SUBSETS", "class_names", "resolve_subset"]
 
 _NTU120 = (
@@ -33,7 +36,8 @@ _NTU120 = (
 _NW_UCLA = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down", "stand up",
             "donning", "doffing", "throw", "carry")
 
-CLASS_NAMES: dict[str, tuple[str, ...]] = {"ntu120": _NTU120, "ntu60": _NTU120[:60], "nw_ucla": _NW_UCLA}
+CLASS_NAMES: dict[str, tuple[str, ...]] = {"ntu120": _NTU120, "ntu60": _NTU120[:60], "nw_ucla": _NW_UCLA,
+                                          "synthetic": _SYNTHETIC}
 
 # 0-based NTU indices. "paper_hand" are the four the paper names (§IV-C, Fig. 5); "hand_window" the 10-class
 # window most consistent with Fig. 5 (an interpretation); "finger_centric" a candidate pool (unverified).
@@ -41,6 +45,8 @@ SUBSETS: dict[str, tuple[int, ...]] = {
     "paper_hand": (70, 71, 74, 76),
     "hand_window": tuple(range(68, 78)),
     "finger_centric": (30, 65, 66, 68, 69, 70, 71, 72, 73, 74, 75, 76, 80, 81, 82, 83, 119),
+    # the groups of the built-in synthetic benchmark (bharnet.data.synthetic)
+    **{f"synthetic_{group}": classes for group, classes in _SYNTHETIC_GROUPS.items()},
 }
 
 

@@ -1,4 +1,4 @@
-"""``bharnet data ...``: prepare, extract-hands, info, show, import-pyskl, export-pyskl."""
+"""``bharnet data ...``: prepare, extract-hands, synth, info, show, import-pyskl, export-pyskl."""
 from __future__ import annotations
 
 import argparse
@@ -63,6 +63,16 @@ def cmd_extract_hands(args: argparse.Namespace) -> int:
     print(report.format())
     if report.failed:
         print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
+    return 0
+
+
+@_guard
+def cmd_synth(args: argparse.Namespace) -> int:
+    from .synthetic import generate_store
+
+    path = generate_store(args.out, seed=args.seed, subjects=args.subjects, repetitions=args.repetitions,
+                          overwrite=args.overwrite, progress=not args.quiet)
+    print(f"wrote {path}; `bharnet data info {path}` summarises it")
     return 0
 
 
@@ -207,6 +217,17 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_extract_hands)
+
+    p = dsub.add_parser("synth", help="generate the synthetic body + hand benchmark (the demo's data)",
+                        description="Render the procedural body + hand action benchmark (20 classes: body-distinct, "
+                                    "hand-distinct, mixed) into a dataset store; deterministic from --seed.")
+    p.add_argument("--out", required=True, help="store directory to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subjects", type=int, default=24, help="performers (x 3 views x 20 classes clips)")
+    p.add_argument("--repetitions", type=int, default=1, help="clips per performer, view and class")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_synth)
 
     p = dsub.add_parser("info", help="counts per split and class, hand statistics",
                         description="Summarise a dataset store; --verify also checks every file's checksum.")

@@ -8,7 +8,8 @@ import numpy as np
 
 from ..data.sample import DataFormatError
 
-__all__ = ["accuracy_report", "save_scores", "load_scores", "ensemble_scores", "plot_confusion", "format_report"]
+__all__ = ["accuracy_report", "save_scores", "load_scores", "ensemble_scores", "plot_confusion",
+           "plot_confusion_panels", "format_report"]
 
 
 def accuracy_report(scores: np.ndarray, labels: np.ndarray, num_classes: int | None = None,
@@ -152,6 +153,50 @@ def plot_confusion(scores: np.ndarray, labels: np.ndarray, classes: list[int], c
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "confusion (% of the true class)", fontsize=9)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def _confusion_matrix(pred: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Row-normalised ``(k, k)`` confusion matrix (rows: true class)."""
+    matrix = np.zeros((k, k))
+    np.add.at(matrix, (labels, pred), 1)
+    return matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+
+
+def plot_confusion_panels(panels: dict[str, np.ndarray], labels: np.ndarray, class_names: list[str],
+                          groups: list[tuple[int, ...]] | None = None, out: str | Path = "confusion.png") -> Path:
+    """Full confusion matrices of several score sets side by side (one panel per entry of ``panels``,
+    scores ``(N, K)``), with lines between class ``groups`` and each panel's top-1 in its title."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("the confusion plot needs matplotlib: pip install 'bharnet[viz]'") from None
+    labels = np.asarray(labels)
+    k = len(class_names)
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 4.6 * len(panels), 6.2), squeeze=False)
+    bounds = np.cumsum([len(g) for g in groups])[:-1] - 0.5 if groups else []
+    for i, (ax, (title, scores)) in enumerate(zip(axes[0], panels.items())):
+        pred = np.asarray(scores).argmax(1)
+        ax.imshow(_confusion_matrix(pred, labels, k), cmap="Blues", vmin=0, vmax=1)
+        for b in bounds:
+            ax.axhline(b, color="tab:red", lw=0.8)
+            ax.axvline(b, color="tab:red", lw=0.8)
+        ax.set_title(f"{title}: top-1 {100 * (pred == labels).mean():.1f}%", fontsize=10)
+        ax.set_xticks(range(k), [str(c) for c in range(k)], fontsize=6)
+        ax.set_xlabel("predicted class")
+        if i == 0:
+            ax.set_yticks(range(k), [f"{name} {c}" for c, name in enumerate(class_names)], fontsize=6)
+            ax.set_ylabel("true class")
+        else:
+            ax.set_yticks(range(k), [str(c) for c in range(k)], fontsize=6)
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -124,7 +124,8 @@ class _DualBase(nn.Module):
 
     def load_expert(self, source: str | Path | Mapping[str, Tensor] | nn.Module, stream: str) -> None:
         """Initialise the ``stream`` ("body" or "hand") backbone, and its expert classifier where
-        the model has one, from a trained :class:`Expert` (module, state dict or checkpoint path)."""
+        the model has one, from a trained :class:`Expert` or the matching stream of a trained
+        :class:`DualStream` (module, state dict or checkpoint path)."""
         if stream not in ("body", "hand"):
             raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
         if isinstance(source, (str, Path)):
@@ -134,14 +135,17 @@ class _DualBase(nn.Module):
             state = source.state_dict()
         else:
             state = dict(source)
-        backbone = {k.removeprefix("backbones.0."): v for k, v in state.items() if k.startswith("backbones.0.")}
+        prefix, head_prefix = "backbones.0.", "heads.0."
+        if not any(k.startswith(prefix) for k in state):  # a dual-stream model's matching stream
+            prefix, head_prefix = f"{stream}_backbone.", f"{stream}_head."
+        backbone = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
         if not backbone:
-            raise ValueError(f"no expert backbone weights ('backbones.0.*') in the {stream} expert given")
+            raise ValueError(f"no {stream} expert weights ('backbones.0.*' or '{stream}_backbone.*') in the source")
         getattr(self, f"{stream}_backbone").load_state_dict(backbone)
         head_name = self.expert_heads.get(stream)
-        if head_name is not None and "heads.0.fc.weight" in state:
-            head = getattr(self, head_name)
-            head.load_state_dict({k.removeprefix("heads.0."): v for k, v in state.items() if k.startswith("heads.0.")})
+        head = {k.removeprefix(head_prefix): v for k, v in state.items() if k.startswith(head_prefix)}
+        if head_name is not None and head:
+            getattr(self, head_name).load_state_dict(head)
 
     def features(self, body: Tensor, hand: Tensor) -> tuple[Tensor, Tensor]:
         return self.body_backbone(body), self.hand_backbone(hand)
