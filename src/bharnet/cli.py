@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="the built-in body+hand benchmark: generate, train BHaRNet-E, report (~10 min)",
                        description="Generate the synthetic body + hand benchmark, train the body and hand experts, "
-                                   "then BHaRNet-E fine-tuned from them (CPU-sized), and report every branch's"
+                                   "then BHaRNet-E fine-tuned from them (CPU-sized), and report every branch's "
                                    "accuracy on the body-distinct, hand-distinct and mixed "
                                    "classes, with a confusion-matrix PNG and a markdown report. Rerunning reuses "
                                    "finished stages and resumes an interrupted training.")
