@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -45,3 +46,8 @@ def require_shared(*parts: str) -> Path:
     if root is None or not root.joinpath(*parts).exists():
         pytest.skip(f"real data {'/'.join(parts)} not found (set BHARNET_DATA to the shared data folder)")
     return root.joinpath(*parts)
+
+
+HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None and importlib.util.find_spec("cv2") is not None
+needs_mediapipe = pytest.mark.skipif(not HAS_MEDIAPIPE,
+                                     reason="MediaPipe not installed (pip install 'bharnet[extract]')")

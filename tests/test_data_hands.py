@@ -1,16 +1,12 @@
 """Hand post-processing (always) and MediaPipe extraction on real video (when MediaPipe is installed)."""
-import importlib.util
 
 import numpy as np
 import pytest
-from conftest import require_shared
+from conftest import needs_mediapipe, require_shared
 
 from bharnet.data import hands, ntu
 from bharnet.data.sample import DataFormatError, Sample
 
-HAS_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None and importlib.util.find_spec("cv2") is not None
-needs_mediapipe = pytest.mark.skipif(not HAS_MEDIAPIPE,
-                                     reason="MediaPipe not installed (pip install 'bharnet[extract]')")
 SAMPLE = "S001C001P001R001A001"
 
 

@@ -150,10 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     from .data.cli import add_data_parser
+    from .deploy.cli import add_deploy_parsers
     from .engine.cli import add_engine_parsers
 
     add_data_parser(sub)
     add_engine_parsers(sub)
+    add_deploy_parsers(sub)
     return parser
 
 

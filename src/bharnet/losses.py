@@ -25,13 +25,15 @@ class BHaRNetLoss(nn.Module):
         lambda_body / lambda_hand: weights of the individual terms of body-side and hand-side
             branches (the paper leaves them unspecified; 1 by default).
         lambda_cpl: weight of the complementary (ensemble) term.
+        lambda_rgb: weight of BHaRNet-M's RGB branch term (its own training path).
         label_smoothing: epsilon of the smoothed cross entropy (0.1 as in DeGCN).
     """
 
     def __init__(self, lambda_body: float = 1.0, lambda_hand: float = 1.0, lambda_cpl: float = 1.0,
-                 label_smoothing: float = 0.1) -> None:
+                 label_smoothing: float = 0.1, lambda_rgb: float = 1.0) -> None:
         super().__init__()
         self.lambda_body, self.lambda_hand, self.lambda_cpl = lambda_body, lambda_hand, lambda_cpl
+        self.lambda_rgb = lambda_rgb
         self.label_smoothing = label_smoothing
 
     def _weight(self, branch: str) -> float:
@@ -40,7 +42,9 @@ class BHaRNetLoss(nn.Module):
             return self.lambda_body
         if stream == "hand":
             return self.lambda_hand
-        raise ValueError(f"branch {branch!r} belongs to no stream (expected a 'body...' or 'hand...' name)")
+        if stream == "rgb":
+            return self.lambda_rgb
+        raise ValueError(f"branch {branch!r} belongs to no stream (expected a 'body...', 'hand...' or 'rgb' name)")
 
     def components(self, output: ModelOutput, labels: Tensor) -> dict[str, Tensor]:
         """Every weighted term by name (``ce/<branch>``, ``cpl``) and their sum under ``total``."""

@@ -73,6 +73,8 @@ class Profile:
 def example_inputs(model: nn.Module, batch_size: int = 1) -> tuple[Tensor, ...]:
     """Zero inputs of the right shapes for a bharnet model: ``(x,)`` for an expert, ``(body, hand)``
     for a dual-stream model."""
+    if hasattr(model, "example_inputs"):
+        return tuple(model.example_inputs(batch_size))
     if hasattr(model, "body_backbone"):
         return model.body_backbone.example_input(batch_size), model.hand_backbone.example_input(batch_size)
     if hasattr(model, "backbones"):
@@ -162,6 +164,7 @@ PAPER_ROWS: tuple[PaperRow, ...] = (
     PaperRow("BHaRNet-E, all-ensemble (J+B)", "I", 5.44, 5.50, "bharnet_e", dict(_NTU120), copies=2),
     PaperRow("BHaRNet-E, expert-only (J+B)", "I", 3.32, 2.76, "bharnet_e", dict(_NTU120, expert_only=True),
              copies=2),
+    PaperRow("BHaRNet-M (J+B+RGB)", "II", 7.56, 16.7, "bharnet_m", dict(_NTU120)),
 )
 
 

@@ -1,4 +1,5 @@
-"""``bharnet data ...``: prepare, extract-hands, synth, info, show, import-pyskl, export-pyskl."""
+"""``bharnet data ...``: prepare, extract-body, extract-roi, extract-hands, synth, info, show, import-pyskl,
+export-pyskl."""
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         report = prepare_ntu(args.skeletons, args.out, dataset=args.dataset, missing_list=args.missing_list,
                              single_actor=args.single_actor, normalization=args.normalization,
                              exact_intervals=args.exact_intervals, hands_dir=args.hands, hand_options=hand_options,
-                             limit=args.limit, **common)
+                             limit=args.limit, source=args.source, **common)
     elif args.dataset == "nw-ucla":
         if not args.root:
             raise ValueError("--root DIR (holding all_sqe/ and val_label.json) is required for NW-UCLA")
@@ -63,6 +64,36 @@ def cmd_extract_hands(args: argparse.Namespace) -> int:
     print(report.format())
     if report.failed:
         print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
+    return 0
+
+
+@_guard
+def cmd_extract_body(args: argparse.Namespace) -> int:
+    from .hands import extract_dataset, parse_shard
+    from .prepare import default_workers
+
+    videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
+    for v in ([] if isinstance(videos, str) else videos):
+        if not Path(v).exists():
+            raise FileNotFoundError(f"{v}: no such video file or directory")
+    report = extract_dataset(videos, args.out, shard=parse_shard(args.shard), workers=args.workers or default_workers(),
+                             mirrored=args.mirrored, progress=not args.quiet, limit=args.limit,
+                             body=dict(max_persons=args.persons, hfov=args.hfov))
+    print(report.format())
+    if report.failed:
+        print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
+    print(f"next: bharnet data prepare ntu120 --source pose --skeletons {args.out} --out <store>")
+    return 0
+
+
+@_guard
+def cmd_extract_roi(args: argparse.Namespace) -> int:
+    from .roi import extract_roi
+
+    report = extract_roi(args.store, args.videos, progress=not args.quiet, limit=args.limit)
+    print(report.format())
+    if report.failed:
+        print("rerun to retry the failed samples")
     return 0
 
 
@@ -176,7 +207,9 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                                     "Part I into a memory-mapped dataset store with its split protocols.")
     p.add_argument("dataset", choices=("ntu60", "ntu120", "nw-ucla", "pku-mmd"))
     p.add_argument("--out", required=True, help="store directory to write")
-    p.add_argument("--skeletons", help="NTU: folder of .skeleton files")
+    p.add_argument("--skeletons", help="NTU: folder of .skeleton files (or, with --source pose, of extract-body files)")
+    p.add_argument("--source", default="kinect", choices=("kinect", "pose"),
+                   help="NTU: kinect (.skeleton files, default) or pose (MediaPipe skeletons from extract-body)")
     p.add_argument("--missing-list", help="NTU: the official samples_with_missing_skeletons.txt to exclude")
     p.add_argument("--hands", help="folder of per-video hand files from `bharnet data extract-hands`")
     p.add_argument("--hand-normalization", default="palm", choices=("palm", "image", "none"),
@@ -196,6 +229,36 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_prepare)
+
+    p = dsub.add_parser("extract-body", help="NTU-25 body skeletons (MediaPipe Pose) and hands from RGB videos",
+                        description="Build training data from videos alone: MediaPipe Pose mapped to the NTU RGB+D "
+                                    "25-joint Kinect layout (camera-space metres) and MediaPipe Hands, one "
+                                    "<video>.npz per video (resumable, shardable). Then `bharnet data prepare ntu120 "
+                                    "--source pose --skeletons OUT`: a model trained on these sees at training "
+                                    "exactly the skeletons `bharnet predict` gives it.")
+    p.add_argument("videos", nargs="+", help="a folder of videos or video files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--persons", type=int, default=2, choices=(1, 2), help="people tracked (default 2)")
+    p.add_argument("--mirrored", action="store_true",
+                   help="the videos are mirror images (Kinect colour streams: NTU RGB+D, PKU-MMD)")
+    p.add_argument("--hfov", type=float, default=70.0,
+                   help="the camera's horizontal field of view in degrees, for the depth (default 70; Kinect v2: 84)")
+    p.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
+    p.add_argument("--workers", type=int, help="processes (default: every core)")
+    p.add_argument("--limit", type=int, help="process at most N videos of this shard")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_extract_body)
+
+    p = dsub.add_parser("extract-roi", help="BHaRNet-M's ST-ROI training images from the samples' RGB videos",
+                        description="For every sample of a store (prepared from .skeleton or extract-body files), "
+                                    "build MMNet's spatio-temporal ROI image (5 frames x 5 body-part patches) from "
+                                    "its video into <store>/roi/ (resumable). Train BHaRNet-M with "
+                                    "data.streams=[body,hand,roi].")
+    p.add_argument("store")
+    p.add_argument("--videos", required=True, help="folder of the videos (<name>_rgb.avi or <name>.<ext>)")
+    p.add_argument("--limit", type=int, help="process at most N samples")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_extract_roi)
 
     p = dsub.add_parser("extract-hands", help="MediaPipe hands from RGB videos (resumable, shardable)",
                         description="Detect the two hands of the most active person in every frame with MediaPipe "

@@ -5,6 +5,7 @@
     body       (C, window, V, M) float32          hand       (C, window, 25, 2) float32 (if "hand" in streams)
     hand_mask  (window, 2) float32, 1 = detected   label      int64
     index      int64 (position in the store)      name       str
+    roi        (3, 225, 225) float32 (if "roi" in streams: BHaRNet-M's ST-ROI image, ImageNet-normalised)
 
 Two sampling rules:
 
@@ -71,7 +72,7 @@ class SkeletonDataset(Dataset):
         p_interval: crop ratios; default ``(0.5, 1.0)`` in training, ``(0.95,)`` otherwise.
         rotation: max rotation angle (radians) in training for ``crop_resize``; 0 disables.
         modality: ``joint``, ``bone``, ``joint_motion`` or ``bone_motion`` (applied to every stream).
-        streams: ``("body",)``, ``("hand",)`` or ``("body", "hand")``.
+        streams: ``("body",)``, ``("hand",)`` or ``("body", "hand")``; ``"roi"`` adds the ST-ROI images.
         sampling: ``"crop_resize"`` or ``"ucla"``.
         repeat: the dataset is seen ``repeat`` times per epoch (CTR-GCN's NW-UCLA ``repeat``).
         seed: per-item augmentation seeds derived from ``(seed, epoch, item)``; None: from torch's generator.
@@ -89,12 +90,17 @@ class SkeletonDataset(Dataset):
         self.p_interval = tuple(p_interval) if p_interval is not None else ((0.5, 1.0) if self.train else (0.95,))
         self.rotation = float(rotation) if self.train else 0.0
         self.streams = tuple(streams)
-        unknown = set(self.streams) - {"body", "hand"}
+        unknown = set(self.streams) - {"body", "hand", "roi"}
         if unknown or not self.streams:
-            raise ValueError(f"streams must be a non-empty subset of ('body', 'hand'), got {streams!r}")
+            raise ValueError(f"streams must be a non-empty subset of ('body', 'hand', 'roi'), got {streams!r}")
         if "hand" in self.streams and "hands" not in self.store.fields:
             raise ValueError(f"{self.store.path} has no hand data (fields: {', '.join(self.store.fields)}); "
                              "extract hands first (`bharnet data extract-hands`) or use streams=('body',)")
+        self.roi = None
+        if "roi" in self.streams:  # BHaRNet-M's ST-ROI images (bharnet data extract-roi)
+            from .roi import load_roi
+
+            self.roi = load_roi(self.store)
         if sampling not in ("crop_resize", "ucla"):
             raise ValueError(f"sampling must be 'crop_resize' or 'ucla', got {sampling!r}")
         self.sampling = sampling
@@ -151,6 +157,10 @@ class SkeletonDataset(Dataset):
                 out[key] = torch.from_numpy(apply_modality(arrays[key], self.modality, layout.bone_pairs()))
         if "mask" in arrays:
             out["hand_mask"] = torch.from_numpy(np.ascontiguousarray(arrays["mask"][0, :, 0, :]))
+        if self.roi is not None:
+            from ..models.rgb import normalize_roi
+
+            out["roi"] = torch.from_numpy(normalize_roi(np.asarray(self.roi[index])))
         return out
 
     def _crop_resize(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:

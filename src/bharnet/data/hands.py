@@ -113,26 +113,29 @@ def ntu_guide(skeleton_path: str | Path, num_video_frames: int | None = None) ->
 
 
 class PoseGuide:
-    """MediaPipe Pose (``model_complexity=1``) per frame -> wrist and hand-centre anchors."""
+    """MediaPipe Pose (``model_complexity=1``) per frame -> wrist and hand-centre anchors of person 0.
+
+    The frame's Pose results (every tracked person) stay in :attr:`last`, so that the body skeleton can be
+    built from the same detections (:mod:`bharnet.data.pose`)."""
 
     # Pose landmarks: 11/12 shoulders, 15/16 wrists, 19/20 index knuckles, 23/24 hips (left, right).
-    def __init__(self, min_detection_confidence: float = 0.5, mirrored: bool = False):
+    def __init__(self, min_detection_confidence: float = 0.5, mirrored: bool = False, max_persons: int = 1):
         """``mirrored``: the video is a mirror image (Kinect v2 colour streams are: NTU RGB+D, PKU-MMD).
         Pose names sides as in a true camera image, so on a mirrored video its "left" is the person's
         right; with ``mirrored=True`` the slots are swapped back to the person's own left and right, the
-        convention of the Kinect skeletons."""
-        mp = require_mediapipe()
+        convention of the Kinect skeletons. ``max_persons``: 1 or 2 people tracked (hands: person 0's)."""
+        from .pose import PoseTracker
+
         self.mirrored = mirrored
-        self._pose = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
-                                            min_detection_confidence=min_detection_confidence)
+        self.tracker = PoseTracker(max_persons, min_detection_confidence)
+        self.last: list = []
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """``(H, W, 3)`` RGB -> anchors ``(2, 2, 2)`` and torso length in pixels (NaN when nobody is found)."""
-        h, w = rgb.shape[:2]
-        result = self._pose.process(rgb)
-        if result.pose_landmarks is None:
+        self.last = self.tracker(rgb)
+        if self.last[0] is None:
             return np.full((2, 2, 2), np.nan, np.float32), float("nan")
-        p = np.array([(lm.x * w, lm.y * h) for lm in result.pose_landmarks.landmark], np.float32)
+        p = self.last[0].image
         anchors = np.stack([np.stack([p[15], (p[15] + p[19]) / 2]), np.stack([p[16], (p[16] + p[20]) / 2])])
         if self.mirrored:
             anchors = anchors[::-1].copy()
@@ -140,7 +143,7 @@ class PoseGuide:
         return anchors, torso
 
     def close(self) -> None:
-        self._pose.close()
+        self.tracker.close()
 
 
 # ------------------------------------------------------------------------------------------- detector
@@ -266,11 +269,15 @@ def _open_video(path: Path):
 
 def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_path: str | Path | None = None,
                   pose: PoseGuide | None = None, mirrored: bool = False, max_frames: int | None = None,
-                  raise_no_person: bool = True) -> dict[str, np.ndarray]:
-    """Detect the two hands in every frame of a video.
+                  raise_no_person: bool = True, body: bool = False, max_persons: int = 1, hfov: float = 70.0,
+                  progress: bool = False) -> dict[str, np.ndarray]:
+    """Detect the two hands in every frame of a video, and with ``body`` the NTU-25 body skeletons.
 
     The guide is the skeleton file when given (NTU), otherwise MediaPipe Pose (``pose``; created on demand,
-    ``mirrored`` as in :class:`PoseGuide`). ``max_frames`` stops after that many frames.
+    ``mirrored`` and ``max_persons`` as in :class:`PoseGuide`). ``max_frames`` stops after that many frames.
+    ``body=True`` (Pose guide only) also maps Pose to the Kinect layout (:mod:`bharnet.data.pose`; ``hfov``
+    is the camera's assumed horizontal field of view) and adds ``body`` ``(F, M, 25, 3)`` metres,
+    ``body_color`` ``(F, M, 25, 2)`` pixels and ``body_present`` ``(F, M)``.
 
     Returns:
         dict with ``landmarks`` ``(F, 2, 21, 3)`` pixels, ``detected`` ``(F, 2)``, ``score`` ``(F, 2)``,
@@ -287,18 +294,29 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
     video_path = Path(video_path)
     cap = _open_video(video_path)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    if body and skeleton_path is not None:
+        raise ValueError("body=True builds the body from MediaPipe Pose; a skeleton file already has one")
     guide = ntu_guide(skeleton_path) if skeleton_path is not None else None
     own_pose = None
     if guide is None and pose is None:
-        pose = own_pose = PoseGuide(mirrored=mirrored)
-    out_l, out_d, out_s, out_a, out_p = [], [], [], [], []
+        pose = own_pose = PoseGuide(mirrored=mirrored, max_persons=max_persons)
+    out_l, out_d, out_s, out_a, out_p, persons = [], [], [], [], [], []
     size = None
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
+        bar = tqdm(total=min(total, max_frames) if total and max_frames else total, desc=video_path.name,
+                   unit="frame", dynamic_ncols=True, leave=False)
     try:
         frame_index = 0
         while max_frames is None or frame_index < max_frames:
             ok, bgr = cap.read()
             if not ok:
                 break
+            if bar is not None:
+                bar.update()
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             size = (rgb.shape[1], rgb.shape[0])
             if guide is not None:
@@ -308,6 +326,7 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
                     anchors, torso = np.full((2, 2, 2), np.nan, np.float32), float("nan")
             else:
                 anchors, torso = pose(rgb)
+                persons.append(list(pose.last))
             lms, det, sc = detector.detect(rgb, anchors, torso)
             out_l.append(lms)
             out_d.append(det)
@@ -317,6 +336,8 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
             frame_index += 1
     finally:
         cap.release()
+        if bar is not None:
+            bar.close()
         if own_pose is not None:
             own_pose.close()
     if not out_l:
@@ -324,10 +345,17 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
     person = np.asarray(out_p)
     if not person.any() and raise_no_person:
         raise NoPersonError(video_path, "no person found in any frame")
-    return dict(landmarks=np.stack(out_l), detected=np.stack(out_d), score=np.stack(out_s),
-                anchors=np.stack(out_a).astype(np.float32), person=person,
-                image_size=np.asarray(size, np.int32), fps=np.float32(fps),
-                guide=np.asarray("kinect" if guide is not None else "pose"))
+    result = dict(landmarks=np.stack(out_l), detected=np.stack(out_d), score=np.stack(out_s),
+                  anchors=np.stack(out_a).astype(np.float32), person=person,
+                  image_size=np.asarray(size, np.int32), fps=np.float32(fps),
+                  guide=np.asarray("kinect" if guide is not None else "pose"))
+    if body:
+        from .pose import ntu_from_video
+
+        joints, colors, present = ntu_from_video(persons, size, hands=result["landmarks"],
+                                                 detected=result["detected"], mirrored=pose.mirrored, hfov=hfov)
+        result.update(body=joints, body_color=colors, body_present=present)
+    return result
 
 
 _HAND_KEYS = {"landmarks": 4, "detected": 2, "score": 2, "anchors": 4, "person": 1, "image_size": 1}
@@ -496,12 +524,12 @@ def _init_worker(options: dict) -> None:
     _WORKER["detector"] = HandDetector(**options)
 
 
-def _extract_one(job: tuple[str, str | None, str, bool]) -> tuple[str, str, str, dict]:
-    video, skeleton, out, mirrored = job
+def _extract_one(job: tuple[str, str | None, str, bool, dict]) -> tuple[str, str, str, dict]:
+    video, skeleton, out, mirrored, body = job
     start = time.process_time()
     try:
         result = extract_video(video, _WORKER["detector"], skeleton_path=skeleton, mirrored=mirrored,
-                               raise_no_person=False)
+                               raise_no_person=False, **body)
     except DataFormatError as e:
         return "failed", video, str(e), {}
     except Exception as e:  # a decoder or MediaPipe crash on one video must not stop the run
@@ -516,14 +544,19 @@ def _extract_one(job: tuple[str, str | None, str, bool]) -> tuple[str, str, str,
 
 def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skeleton_dir: str | Path | None = None,
                     shard: tuple[int, int] = (1, 1), workers: int = 1, detector_options: dict | None = None,
-                    mirrored: bool = False, progress: bool = True, limit: int | None = None) -> ExtractReport:
+                    mirrored: bool = False, progress: bool = True, limit: int | None = None,
+                    body: dict | None = None) -> ExtractReport:
     """Extract the hands of many videos into ``out_dir/<name>.npz`` (see the module docstring).
 
     ``videos`` is a directory (all video files in it) or a list of files. With ``skeleton_dir``, each
     video ``<name>_rgb.avi`` is guided by ``<name>.skeleton``; otherwise by MediaPipe Pose (``mirrored``: the
-    videos are mirror images, see :class:`PoseGuide`). Failures are
+    videos are mirror images, see :class:`PoseGuide`). ``body``: also the NTU-25 body skeletons from Pose, with
+    these :func:`extract_video` options (``max_persons``, ``hfov``); ``bharnet data extract-body``. Failures are
     appended to ``out_dir/failures.log`` and the run goes on.
     """
+    if body is not None and skeleton_dir is not None:
+        raise ValueError("body skeletons come from MediaPipe Pose; do not pass skeleton files as well")
+    body_options = dict(body, body=True) if body is not None else {}
     require_mediapipe()
     out_dir = Path(out_dir)
     if isinstance(videos, (str, Path)) and Path(videos).is_dir():
@@ -546,7 +579,7 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
             if not skeleton.is_file():
                 report.failed.append((str(p), f"{p}: no skeleton file {skeleton.name} in {skeleton_dir}"))
                 continue
-        jobs.append((str(p), str(skeleton) if skeleton else None, str(target), mirrored))
+        jobs.append((str(p), str(skeleton) if skeleton else None, str(target), mirrored, body_options))
     out_dir.mkdir(parents=True, exist_ok=True)
     options = dict(detector_options or {})
     t0 = time.perf_counter()
@@ -562,7 +595,8 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
         if progress:
             from tqdm import tqdm
 
-            results = tqdm(results, total=len(jobs), desc=f"hands {shard[0]}/{shard[1]}", unit="video",
+            what = "body + hands" if body is not None else "hands"
+            results = tqdm(results, total=len(jobs), desc=f"{what} {shard[0]}/{shard[1]}", unit="video",
                            dynamic_ncols=True)
         with open(out_dir / "failures.log", "a") as log_file:
             for status, video, message, stats in results:

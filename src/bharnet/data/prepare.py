@@ -100,6 +100,14 @@ class _NTULoader:
     hand_options: dict
 
     def __call__(self, path: Path) -> Sample:
+        if path.suffix == ".npz":  # a body file of `bharnet data extract-body`: hands in the same file
+            from .hands import attach_hands
+            from .pose import read_body_file
+
+            sample = ntu.to_sample(read_body_file(path), single_actor=self.single_actor,
+                                   normalization=self.normalization, exact_intervals=self.exact_intervals)
+            return attach_hands(sample, self.hands_dir / f"{sample.name}.npz" if self.hands_dir else path,
+                                **self.hand_options)
         sample = ntu.to_sample(ntu.read_skeleton(path), single_actor=self.single_actor,
                                normalization=self.normalization, exact_intervals=self.exact_intervals)
         if self.hands_dir is not None:
@@ -135,8 +143,11 @@ def prepare_ntu(skeleton_dir: str | Path, out: str | Path, *, dataset: str = "nt
                 missing_list: str | Path | None = None, single_actor: str | None = None,
                 normalization: str = "reference", exact_intervals: bool = False,
                 hands_dir: str | Path | None = None, hand_options: dict | None = None, workers: int | None = None,
-                limit: int | None = None, overwrite: bool = False, progress: bool = True) -> PrepareReport:
-    """Convert a directory of NTU ``.skeleton`` files.
+                limit: int | None = None, overwrite: bool = False, progress: bool = True,
+                source: str = "kinect") -> PrepareReport:
+    """Convert a directory of NTU ``.skeleton`` files (``source="kinect"``), or of the per-video body files of
+    ``bharnet data extract-body`` (``source="pose"``: MediaPipe skeletons in the NTU layout, named after the
+    videos, ``SsssCcccPpppRrrrAaaa.npz``; their hands are attached from the same files).
 
     Args:
         dataset: ``ntu60`` (setups 1-17, actions 1-60; X-Sub, X-View) or ``ntu120`` (all; X-Sub, X-Set).
@@ -149,14 +160,17 @@ def prepare_ntu(skeleton_dir: str | Path, out: str | Path, *, dataset: str = "nt
     """
     if dataset not in ntu.SPLITS:
         raise ValueError(f"dataset must be 'ntu60' or 'ntu120', got {dataset!r}")
+    if source not in ("kinect", "pose"):
+        raise ValueError(f"source must be 'kinect' or 'pose', got {source!r}")
+    pattern = "*.skeleton" if source == "kinect" else "*.npz"
     skeleton_dir = Path(skeleton_dir)
     if not skeleton_dir.is_dir():
-        raise FileNotFoundError(f"{skeleton_dir}: not a directory of .skeleton files")
-    paths = sorted(skeleton_dir.glob("*.skeleton"))
+        raise FileNotFoundError(f"{skeleton_dir}: not a directory of {pattern[1:]} files")
+    paths = sorted(skeleton_dir.glob(pattern))
     if dataset == "ntu60":
         paths = [p for p in paths if _ntu60(p.name)]
     if not paths:
-        raise FileNotFoundError(f"{skeleton_dir}: no {dataset} .skeleton files found")
+        raise FileNotFoundError(f"{skeleton_dir}: no {dataset} {pattern[1:]} files found")
     report_notes = []
     excluded = 0
     if missing_list is not None:
@@ -171,8 +185,9 @@ def prepare_ntu(skeleton_dir: str | Path, out: str | Path, *, dataset: str = "nt
     single_actor = single_actor or ("zeros" if dataset == "ntu60" else "duplicate")
     loader = _NTULoader(single_actor, normalization, exact_intervals,
                         Path(hands_dir) if hands_dir is not None else None, dict(hand_options or {}))
-    info = dict(dataset=dataset, source="ntu .skeleton", single_actor=single_actor, normalization=normalization,
-                exact_intervals=exact_intervals, body_layout="ntu_rgbd", hands=hands_dir is not None,
+    info = dict(dataset=dataset, source="ntu .skeleton" if source == "kinect" else "mediapipe pose (extract-body)",
+                single_actor=single_actor, normalization=normalization, exact_intervals=exact_intervals,
+                body_layout="ntu_rgbd", hands=hands_dir is not None or source == "pose",
                 hand_options=dict(hand_options or {}))
     num_classes = 60 if dataset == "ntu60" else 120
     report = _write(Path(out), _run(paths, loader, workers or default_workers()), len(paths), ntu.SPLITS[dataset],

@@ -35,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "num_workers": 2,
     },
     "model": {"name": "expert", "args": {}},
-    "init": {"body": None, "hand": None},  # expert checkpoints (model.pt) for the dual-stream fine-tuning
+    # expert checkpoints for the dual-stream fine-tuning; joint / bone: BHaRNet-E checkpoints for BHaRNet-M
+    "init": {"body": None, "hand": None, "joint": None, "bone": None},
     "loss": {"lambda_body": 1.0, "lambda_hand": 1.0, "lambda_cpl": 1.0, "label_smoothing": 0.1},
     "optim": {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 4e-4},
     "schedule": {  # per epoch; see bharnet.engine.schedule.lr_at

@@ -13,6 +13,7 @@ from ..data.feeder import SkeletonDataset
 from ..losses import BHaRNetLoss
 from ..models import create_model
 from ..models.bharnet import Expert
+from ..models.rgb import BHaRNetM
 from .metrics import accuracy_report
 from .schedule import lr_at
 
@@ -107,9 +108,12 @@ class SkeletonDataModule(L.LightningDataModule):
 
 
 def model_inputs(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, ...]:
-    """The positional inputs of a registry model: ``model(x)`` for an expert, ``model(body, hand)`` otherwise."""
+    """The positional inputs of a registry model: ``model(x)`` for an expert, ``model(body, hand, roi)`` for
+    BHaRNet-M, ``model(body, hand)`` otherwise."""
     if isinstance(model, Expert):
         return (batch[model.stream],)
+    if isinstance(model, BHaRNetM):
+        return batch["body"], batch["hand"], batch["roi"]
     return batch["body"], batch["hand"]
 
 
@@ -213,6 +217,8 @@ class BHaRNetModule(L.LightningModule):
         base = o["lr"]
 
         def factor(epoch: int) -> float:
+            if not base:  # lr 0: nothing moves (a frozen run)
+                return 1.0
             return lr_at(epoch, base, s["warmup_epochs"], s["cosine_period"], s["cosine_min_lr"],
                          tuple(s["milestones"]), s["gamma"]) / base
 

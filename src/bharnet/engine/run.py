@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -34,6 +36,20 @@ from .metrics import accuracy_report, format_report, plot_confusion, save_scores
 from .module import BHaRNetModule, SkeletonDataModule
 
 __all__ = ["fit", "evaluate", "run_dir", "AtomicCheckpointIO"]
+
+
+class _DropAdverts(logging.Filter):
+    """Lightning's logs keep the device summary but not its product tip."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+for _name in ("lightning_utilities.core.rank_zero", "lightning.pytorch.utilities.rank_zero",
+              "lightning.fabric.utilities.rank_zero"):
+    logging.getLogger(_name).addFilter(_DropAdverts())
+# Raised inside Lightning by the installed torch (a Lightning matter, not the user's).
+warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -127,6 +143,12 @@ def fit(config: dict, *, resume: bool = False, overwrite: bool = False, callback
             if not hasattr(module.model, "load_expert"):
                 raise ValueError(f"init.{stream}: model {config['model']['name']!r} is not a dual-stream model")
             module.model.load_expert(source, stream)
+    for stream in ("joint", "bone"):  # BHaRNet-M: its trained skeleton models
+        source = config["init"][stream]
+        if source:
+            if not hasattr(module.model, "load_skeleton"):
+                raise ValueError(f"init.{stream}: only BHaRNet-M (bharnet_m) has a {stream} skeleton model")
+            module.model.load_skeleton(source, stream)
     trainer = _trainer(config, folder, callbacks)
     if trainer.is_global_zero:
         folder.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ from .backbones import GCNBackbone, create_backbone, list_backbones
 from .bharnet import BHaRNetE, BHaRNetP, Classifier, CrossAttentionNet, DualStream, Expert, fuse_logits
 from .output import ModelOutput
 from .registry import create_model, list_models, model_info, register_model
+from .rgb import BHaRNetM, ResNet18, load_imagenet_weights
 
 __all__ = ["BidirectionalCrossAttention", "CrossAttention", "FavorKernel", "SoftmaxKernel", "GCNBackbone",
            "create_backbone", "list_backbones", "BHaRNetE", "BHaRNetP", "Classifier", "CrossAttentionNet",
            "DualStream", "Expert", "fuse_logits", "ModelOutput", "create_model", "list_models", "model_info",
-           "register_model"]
+           "register_model", "BHaRNetM", "ResNet18", "load_imagenet_weights"]

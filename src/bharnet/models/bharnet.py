@@ -117,6 +117,8 @@ class _DualBase(nn.Module):
     """Two backbones (body, hand) and expert-checkpoint loading."""
 
     expert_heads: dict[str, str] = {}
+    # True where the expert heads classify the raw backbone features (so an expert can stand alone).
+    standalone_experts = False
 
     def __init__(self, body: GCNBackbone, hand: GCNBackbone) -> None:
         super().__init__()
@@ -150,6 +152,30 @@ class _DualBase(nn.Module):
     def features(self, body: Tensor, hand: Tensor) -> tuple[Tensor, Tensor]:
         return self.body_backbone(body), self.hand_backbone(hand)
 
+    def expert(self, stream: str) -> Expert:
+        """A standalone copy of the ``stream`` ("body" or "hand") expert: its backbone and expert
+        classifier. Its logits equal this model's ``branches`` entry of that expert."""
+        import copy
+        if stream not in ("body", "hand"):
+            raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
+        head_name = self.expert_heads.get(stream)
+        if head_name is None or not self.standalone_experts:
+            raise ValueError(f"{type(self).__name__} has no {stream} expert classifier (its heads read "
+                             "attended features)")
+        head: Classifier = getattr(self, head_name)
+        backbone: GCNBackbone = getattr(self, f"{stream}_backbone")
+        model = Expert([copy.deepcopy(backbone)], head.fc.out_features, stream).train(self.training)
+        model.heads[0].load_state_dict(head.state_dict())
+        config = getattr(self, "bharnet_config", None)
+        if config is not None:
+            kw = config["kwargs"]
+            keep = ("backbone", "num_classes", "num_frames", "in_channels", "base_channels", "backbone_kwargs")
+            model.bharnet_config = {"name": "expert", "kwargs": {
+                **{k: kw[k] for k in keep if k in kw}, "stream": stream,
+                "layout": kw.get(f"{stream}_layout", "ntu_rgbd" if stream == "body" else "mediapipe_hand"),
+                "num_persons": kw.get("num_persons" if stream == "body" else "num_hands", 2)}}
+        return model
+
 
 class DualStream(_DualBase):
     """Body expert + hand expert, fused at the score level ([P] §III-A/B).
@@ -160,6 +186,7 @@ class DualStream(_DualBase):
     """
 
     expert_heads = {"body": "body_head", "hand": "hand_head"}
+    standalone_experts = True
 
     def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, fusion: str = "mean",
                  complementary: bool = True, dropout: float = 0.0) -> None:
@@ -268,6 +295,7 @@ class BHaRNetE(_DualBase):
     """
 
     expert_heads = {"body": "body_expert", "hand": "hand_expert"}
+    standalone_experts = True
 
     def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, attention: str = "favor",
                  heads: int = 8, dim_head: int = 64, num_features: int | None = None, redraw_interval: int = 1000,
@@ -285,7 +313,10 @@ class BHaRNetE(_DualBase):
         self.hand_interactive = Classifier(dim, num_classes, dropout)
 
     def forward(self, body: Tensor, hand: Tensor) -> ModelOutput:
-        fb, fh = self.features(body, hand)
+        return self.classify(*self.features(body, hand))
+
+    def classify(self, fb: Tensor, fh: Tensor) -> ModelOutput:
+        """The branches from the backbones' features ``(N, M, C, T', V)`` (BHaRNet-M reuses ``fb`` as its guide)."""
         branches = {"body_expert": self.body_expert(pool_features(fb)),
                     "hand_expert": self.hand_expert(pool_features(fh))}
         if self.expert_only:
@@ -302,7 +333,7 @@ class BHaRNetE(_DualBase):
         import copy
         num_classes = self.body_expert.fc.out_features
         model = DualStream(copy.deepcopy(self.body_backbone), copy.deepcopy(self.hand_backbone), num_classes,
-                           fusion=self.fusion, complementary=False)
+                           fusion=self.fusion, complementary=False).train(self.training)
         model.body_head.load_state_dict(self.body_expert.state_dict())
         model.hand_head.load_state_dict(self.hand_expert.state_dict())
         config = getattr(self, "bharnet_config", None)

@@ -129,3 +129,19 @@ register_model("bharnet_e", "BHaRNet-E: expert + interactive branches per stream
     _dual_builder(BHaRNetE))
 register_model("dual_stream", "two experts fused at the score level (any fusion; e.g. BHaRNet-E's light model)")(
     _dual_builder(DualStream))
+
+
+def _bharnet_m(top_k: int = 4, freeze_skeleton: bool = True, **kwargs: Any) -> nn.Module:
+    from .rgb import BHaRNetM
+
+    build = model_info("bharnet_e").builder
+    return BHaRNetM(build(**kwargs), build(**kwargs), kwargs.get("num_classes", 120), top_k, freeze_skeleton)
+
+
+_bharnet_m.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    list(inspect.signature(_bharnet_m).parameters.values())[:2]
+    + [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(model_info("bharnet_e").builder).parameters.values()])
+_bharnet_m.__doc__ = """BHaRNet-M: two BHaRNet-E (joint, bone; frozen) and a ResNet-18 on the skeleton-weighted ST-ROI
+image; ``model(body, hand, roi)``. Other arguments go to both BHaRNet-E models."""
+register_model("bharnet_m", "BHaRNet-M: frozen BHaRNet-E joint + bone, ResNet-18 on the ST-ROI image; "
+               "model(body, hand, roi)")(_bharnet_m)

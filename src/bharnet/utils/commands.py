@@ -6,11 +6,13 @@ import functools
 import sys
 from collections.abc import Callable
 
+from ..checkpoint import CheckpointError
 from ..data.sample import DataFormatError
 
 __all__ = ["guarded", "EXPECTED_ERRORS"]
 
-EXPECTED_ERRORS = (DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError, KeyError)
+EXPECTED_ERRORS = (CheckpointError, DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError,
+                   KeyError)
 
 
 def guarded(name: Callable[[argparse.Namespace], str], on_interrupt: str):

@@ -1,0 +1,119 @@
+"""``bharnet export`` (and the video commands): deployment from a trained checkpoint."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..utils.commands import guarded
+
+__all__ = ["add_deploy_parsers"]
+
+
+@guarded(lambda args: "export", "nothing was written")
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..checkpoint import load_checkpoint
+    from .export import export_onnx, export_torchscript, select_part
+
+    if not args.onnx and not args.torchscript:
+        raise ValueError("say what to write: --onnx FILE and/or --torchscript FILE")
+    from .predict import read_spec
+
+    full = load_checkpoint(args.ckpt).eval()
+    model = select_part(full, args.part)
+    spec = read_spec(model, full.checkpoint_extra.get("config"))
+    print(f"{args.ckpt}: {type(model).__name__} ({args.part})")
+    if args.onnx:
+        print(export_onnx(model, args.onnx, opset=args.opset, check=not args.no_check,
+                          metadata={"bharnet_spec": spec.to_json()}).format())
+    if args.torchscript:
+        print(export_torchscript(model, args.torchscript, check=not args.no_check).format())
+    return 0
+
+
+@guarded(lambda args: "predict", "nothing was written")
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Predictor, predict_video, stream
+
+    predictor = Predictor(args.ckpt, threads=args.threads)
+    streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())
+    print(f"model: {args.ckpt} ({predictor.backend}; {len(predictor.spec.class_names)} classes; input {streams}, "
+          f"{predictor.spec.modality})")
+    if args.stream:
+        return _run_stream(args, predictor, stream)
+    if not args.video.exists():
+        raise FileNotFoundError(f"{args.video}: no such video file")
+    try:
+        result = predict_video(args.video, predictor, window=args.window, stride=args.stride, mirrored=args.mirrored,
+                               max_persons=args.persons, top_k=args.top_k, progress=not args.quiet)
+    except Exception as e:
+        from ..data.hands import NoPersonError
+
+        if isinstance(e, NoPersonError):
+            print(f"{args.video}: no person found in any frame; nothing to classify")
+            return 3
+        raise
+    print(result.format(args.top_k))
+    if args.sheet:
+        from .render import contact_sheet
+
+        print(f"contact sheet: {contact_sheet(result, args.sheet)}")
+    if args.annotate:
+        from .render import annotate_video
+
+        print(f"annotated video: {annotate_video(result, args.annotate)}")
+    return 0
+
+
+def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
+    source = str(args.video)
+    fps = 30.0
+    steps = 0
+    for step in stream(source, predictor, window=args.window or 64, stride=args.stride, mirrored=args.mirrored,
+                       max_persons=args.persons, top_k=args.top_k, max_frames=args.max_frames):
+        steps += 1
+        label = "  ".join(f"{name} {p * 100:.0f}%" for name, p in step.top) or "(no person)"
+        per_frame = step.extract_per_frame + step.model / args.stride
+        print(f"frame {step.frame:6d}  {label:60s}  extract {step.extract_per_frame * 1000:5.0f} ms/frame  "
+              f"model {step.model * 1000:5.0f} ms  latency {step.latency * 1000:5.0f} ms  "
+              f"real-time x{(1 / fps) / per_frame:.2f}", flush=True)
+    if not steps:
+        print(f"{source}: ended before a full window of {args.window or 64} frames")
+    return 0
+
+
+def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="recognise actions in a video (or a camera, --stream)",
+                       description="Extract body (MediaPipe Pose mapped to NTU-25) and hands (MediaPipe Hands) from a "
+                                   "video, classify sliding windows with a trained model and print the top actions "
+                                   "per window. --stream labels a camera or a video as it plays.")
+    p.add_argument("video", type=Path, help="a video file, or with --stream a camera index (0) or a video file")
+    p.add_argument("--ckpt", required=True, type=Path,
+                   help="a bharnet checkpoint (best.pt / last.pt) or an ONNX file from `bharnet export`")
+    p.add_argument("--window", type=int, default=64, help="frames per window (default 64; 0: the whole video)")
+    p.add_argument("--stride", type=int, default=32, help="frames between windows (default 32)")
+    p.add_argument("--top-k", type=int, default=5, help="actions listed per window (default 5)")
+    p.add_argument("--persons", type=int, default=2, choices=(1, 2), help="people tracked (default 2)")
+    p.add_argument("--mirrored", action="store_true",
+                   help="the video is a mirror image (Kinect colour streams: NTU RGB+D, PKU-MMD)")
+    p.add_argument("--sheet", type=Path, metavar="PNG", help="write a contact sheet of frames with the overlay")
+    p.add_argument("--annotate", type=Path, metavar="VIDEO", help="write the video with the overlay (.mp4/.avi)")
+    p.add_argument("--stream", action="store_true", help="label as the video plays; VIDEO may be a camera index")
+    p.add_argument("--max-frames", type=int, help="with --stream: stop after this many frames")
+    p.add_argument("--threads", type=int, help="CPU threads of the model (default: all)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a trained model to ONNX (checked with onnxruntime) or TorchScript",
+                       description="Export a checkpoint (best.pt / last.pt of a training run) for deployment. The "
+                                   "graph takes body and hand (N, C, T, V, M) float32 tensors, has a dynamic batch "
+                                   "axis, and returns the fused logits then one output per branch. Unless "
+                                   "--no-check, the file is run on a random batch and compared with PyTorch.")
+    p.add_argument("ckpt", type=Path, help="a bharnet checkpoint")
+    p.add_argument("--onnx", type=Path, metavar="FILE", help="write an ONNX model here")
+    p.add_argument("--torchscript", type=Path, metavar="FILE", help="write a traced TorchScript model here")
+    p.add_argument("--part", default="full", choices=("full", "light", "body", "hand"),
+                   help="full: the model as trained (default); light: BHaRNet-E's expert-only model; body / hand: "
+                        "one expert out of a score-fusion or BHaRNet-E model")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch")
+    p.set_defaults(func=cmd_export)

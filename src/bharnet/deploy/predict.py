@@ -1,0 +1,323 @@
+"""Actions from a video: skeletons by MediaPipe (body by Pose mapped to NTU-25, hands by Hands), sliding
+windows, a trained model (PyTorch checkpoint or exported ONNX file), top-k per window.
+
+Every window is preprocessed as a test sample of the dataset store (:mod:`bharnet.data.feeder`): the body
+is centred on the spine of its first frame (the NTU reference centring), the hands are interpolated over
+missed frames and palm-normalised from the window's first detection, the window is centre-cropped to 95 %
+and resized to the model's input length, and the model's modality (joint / bone / motion) is applied.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.feeder import HAND_JOINTS_PADDED
+from ..data.hands import interpolate_missing, normalize_hands
+from ..data.ntu import center_on_spine
+from ..data.transforms import apply_modality, crop_resize, draw_crop, valid_length
+from ..graphs import get_layout
+
+__all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "predict_video",
+           "window_starts", "read_spec"]
+
+
+@dataclass
+class ModelSpec:
+    """What a model expects: input streams, per-stream shape ``(C, T, V, M)``, modality, classes."""
+
+    streams: dict[str, tuple[int, int, int, int]]
+    modality: str = "joint"
+    class_names: list[str] = field(default_factory=list)
+    hand_normalization: str = "palm"
+    body_layout: str = "ntu_rgbd"
+    hand_layout: str = "mediapipe_hand"
+
+    def to_json(self) -> str:
+        return json.dumps({k: (v if k != "streams" else {s: list(x) for s, x in v.items()})
+                           for k, v in self.__dict__.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        data = json.loads(text)
+        data["streams"] = {s: tuple(x) for s, x in data["streams"].items()}
+        return cls(**data)
+
+
+def _class_names(config: dict, num_classes: int) -> list[str]:
+    from ..data.classes import class_names
+
+    try:
+        return class_names((config.get("eval") or {}).get("class_names"), num_classes)
+    except (KeyError, ValueError):
+        return [str(k) for k in range(num_classes)]
+
+
+def _hand_normalization(config: dict) -> str:
+    store = (config.get("data") or {}).get("store")
+    if store:
+        manifest = Path(store) / "manifest.json"
+        try:
+            info = json.loads(manifest.read_text()).get("info", {})
+            return str((info.get("hand_options") or {}).get("normalization", "palm"))
+        except (OSError, ValueError):
+            pass
+    return "palm"
+
+
+def read_spec(model: torch.nn.Module, config: dict | None = None) -> ModelSpec:
+    """A model's :class:`ModelSpec` from the model and its training config (checkpoint ``extra["config"]``)."""
+    from .export import input_specs
+
+    config = config or {}
+    streams = input_specs(model)
+    kwargs = (getattr(model, "bharnet_config", None) or {}).get("kwargs", {})
+    num_classes = _num_classes(model)
+    return ModelSpec(streams=streams, modality=(config.get("data") or {}).get("modality", "joint"),
+                     class_names=_class_names(config, num_classes), hand_normalization=_hand_normalization(config),
+                     body_layout=kwargs.get("body_layout", kwargs.get("layout", "ntu_rgbd")) if "body" in streams
+                     else "ntu_rgbd", hand_layout=kwargs.get("hand_layout", "mediapipe_hand"))
+
+
+def _num_classes(model: torch.nn.Module) -> int:
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    return last[-1].out_features
+
+
+def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Model inputs ``(C, T, V, M)`` for video frames ``[start, end)`` of an extraction result
+    (:func:`bharnet.data.hands.extract_video` with ``body=True``)."""
+    arrays: dict[str, np.ndarray] = {}
+    if "body" in spec.streams:
+        _, _, v, m = spec.streams["body"]
+        body = np.zeros((end - start, m, v, 3), np.float32)
+        got = skeletons["body"][start:end, :m]
+        body[:, :got.shape[1]] = got
+        arrays["body"] = np.ascontiguousarray(center_on_spine(body).transpose(3, 0, 2, 1))  # (C, T, V, M)
+    if "hand" in spec.streams:
+        lms, det = skeletons["landmarks"][start:end], skeletons["detected"][start:end].astype(bool)
+        hands = normalize_hands(interpolate_missing(lms, det), det, spec.hand_normalization,
+                                tuple(skeletons["image_size"]))  # (T, 2, 21, 3)
+        hands = hands.transpose(3, 0, 2, 1)  # (C, T, 21, 2)
+        arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, HAND_JOINTS_PADDED - hands.shape[2]), (0, 0)))
+    reference = arrays.get("body", next(iter(arrays.values())))
+    valid = valid_length(reference) or reference.shape[1]
+    window = next(iter(spec.streams.values()))[1]
+    crop = draw_crop(valid, window, (0.95,), None)
+    layouts = {"body": get_layout(spec.body_layout), "hand": get_layout(spec.hand_layout)}
+    return {k: apply_modality(crop_resize(x, crop).astype(np.float32), spec.modality, layouts[k].bone_pairs())
+            for k, x in arrays.items()}
+
+
+class Predictor:
+    """A trained model behind one call: ``predictor(batch)`` -> class probabilities.
+
+    ``source`` is a bharnet checkpoint (PyTorch) or an ONNX file written by ``bharnet export`` (onnxruntime;
+    its metadata carries the :class:`ModelSpec`).
+    """
+
+    def __init__(self, source: str | Path, threads: int | None = None) -> None:
+        self.source = Path(source)
+        self.backend = "onnx" if self.source.suffix == ".onnx" else "torch"
+        if self.backend == "onnx":
+            from .export import onnx_session
+
+            self.session = onnx_session(self.source, threads)
+            meta = self.session.get_modelmeta().custom_metadata_map
+            if "bharnet_spec" not in meta:
+                raise ValueError(f"{self.source}: no bharnet metadata in this ONNX file (export it with "
+                                 "`bharnet export --onnx`)")
+            self.spec = ModelSpec.from_json(meta["bharnet_spec"])
+            self.outputs = [o.name for o in self.session.get_outputs()]
+        else:
+            from ..checkpoint import load_checkpoint
+
+            self.model = load_checkpoint(self.source).eval()
+            self.spec = read_spec(self.model, self.model.checkpoint_extra.get("config"))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``batch``: stream -> ``(N, C, T, V, M)`` -> fused probabilities ``(N, K)`` and per-branch ones."""
+        if self.backend == "onnx":
+            got = self.session.run(self.outputs, {k: batch[k] for k in self.spec.streams})
+            logits, branches = got[0], {k.removeprefix("logits_"): v for k, v in zip(self.outputs[1:], got[1:])}
+        else:
+            with torch.inference_mode():
+                out = self.model(*[torch.from_numpy(batch[k]) for k in self.spec.streams])
+            logits, branches = out.logits.numpy(), {k: v.numpy() for k, v in out.branches.items()}
+        return _softmax(logits), {k: _softmax(v) for k, v in branches.items()}
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+@dataclass
+class WindowPrediction:
+    start: int
+    end: int
+    top: list[tuple[str, float]]
+
+
+@dataclass
+class VideoPrediction:
+    """Per-window top-k actions, the extracted skeletons and where the time went (seconds)."""
+
+    video: Path
+    windows: list[WindowPrediction]
+    skeletons: dict[str, np.ndarray]
+    timings: dict[str, float]
+
+    def format(self, top_k: int = 5) -> str:
+        fps = float(self.skeletons.get("fps", 0) or 30.0)
+        frames = len(self.skeletons["detected"])
+        det = self.skeletons["detected"].mean(0) * 100
+        present = self.skeletons["body_present"].any(1).mean() * 100
+        lines = [f"{self.video}: {frames} frames ({frames / fps:.1f} s at {fps:.0f} fps); body found in {present:.0f} %"
+                 f" of frames, hands {det[0]:.0f} % (left) / {det[1]:.0f} % (right)"]
+        for w in self.windows:
+            lines.append(f"frames {w.start:5d}-{w.end - 1:<5d} ({w.start / fps:5.1f}-{w.end / fps:5.1f} s)")
+            lines.extend(f"    {p * 100:5.1f} %  {name}" for name, p in w.top[:top_k])
+        t = self.timings
+        lines.append(f"time: extraction {t['extract']:.1f} s ({t['extract'] / frames * 1000:.0f} ms/frame), "
+                     f"model {t['model'] * 1000:.0f} ms for {len(self.windows)} window(s)")
+        return "\n".join(lines)
+
+
+def window_starts(frames: int, window: int, stride: int) -> list[int]:
+    """Starts of the sliding windows over ``frames`` (a clip shorter than ``window`` is one window; the last
+    window is aligned to the clip's end so that no frame is left out)."""
+    if frames <= window:
+        return [0]
+    starts = list(range(0, frames - window + 1, stride))
+    if starts[-1] != frames - window:
+        starts.append(frames - window)
+    return starts
+
+
+def predict_video(video: str | Path, predictor: Predictor, *, window: int = 64, stride: int = 32,
+                  mirrored: bool = False, max_persons: int = 2, top_k: int = 5, detector=None,
+                  progress: bool = True) -> VideoPrediction:
+    """Extract the skeletons of ``video``, slide a ``window``-frame window by ``stride`` frames and
+    classify each (``window=0``: the whole clip as one window, the convention of trimmed-clip datasets).
+
+    Raises :class:`bharnet.data.hands.NoPersonError` when Pose finds nobody in any frame.
+    """
+    from ..data.hands import HandDetector, extract_video
+
+    t0 = time.perf_counter()
+    own = detector is None
+    detector = detector or HandDetector()
+    try:
+        skeletons = extract_video(video, detector, mirrored=mirrored, body=True, max_persons=max_persons,
+                                  progress=progress)
+    finally:
+        if own:
+            detector.close()
+    t1 = time.perf_counter()
+    frames = len(skeletons["detected"])
+    size = frames if window <= 0 else window
+    starts = window_starts(frames, size, stride)
+    inputs = [window_inputs(skeletons, s, min(s + size, frames), predictor.spec) for s in starts]
+    batch = {k: np.stack([x[k] for x in inputs]) for k in predictor.spec.streams}
+    t2 = time.perf_counter()
+    probs, _ = predictor(batch)
+    t3 = time.perf_counter()
+    names = predictor.spec.class_names
+    windows = []
+    for s, p in zip(starts, probs):
+        order = np.argsort(-p)[:top_k]
+        windows.append(WindowPrediction(s, min(s + size, frames), [(names[k], float(p[k])) for k in order]))
+    return VideoPrediction(Path(video), windows, skeletons,
+                           {"extract": t1 - t0, "preprocess": t2 - t1, "model": t3 - t2})
+
+
+@dataclass
+class StreamStep:
+    """One label of a stream: at ``frame`` (the window's last), with the time spent (seconds)."""
+
+    frame: int
+    top: list[tuple[str, float]]
+    extract_per_frame: float
+    model: float
+    latency: float
+
+
+def open_source(source: str | int):
+    """A cv2 capture for a camera index (``"0"``) or a video file, with a clear error when it fails."""
+    import cv2
+
+    from ..data.hands import VideoError
+
+    camera = isinstance(source, int) or str(source).isdigit()
+    cap = cv2.VideoCapture(int(source) if camera else str(source))
+    if not cap.isOpened():
+        what = f"camera {source}" if camera else str(source)
+        raise VideoError(what, "cannot be opened" + ("" if camera or Path(str(source)).is_file() else
+                                                     " (no such file)"))
+    return cap
+
+
+def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride: int = 16, mirrored: bool = False,
+           max_persons: int = 1, top_k: int = 3, max_frames: int | None = None, detector=None):
+    """Label a live camera or a video file as it plays: extract each frame, keep the last ``window``
+    frames and classify them every ``stride`` frames. Yields a :class:`StreamStep` per label.
+
+    ``latency`` is the time from having the newest frame to its label: that frame's extraction plus
+    building the window and running the model.
+    """
+    from collections import deque
+
+    import cv2
+
+    from ..data.hands import HandDetector, PoseGuide
+    from ..data.pose import ntu_from_video
+
+    cap = open_source(source)
+    pose = PoseGuide(mirrored=mirrored, max_persons=max_persons)
+    own = detector is None
+    detector = detector or HandDetector()
+    persons, lms, det, cost = (deque(maxlen=window) for _ in range(4))
+    size = None
+    frame = 0
+    try:
+        while max_frames is None or frame < max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            t0 = time.perf_counter()
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            size = (rgb.shape[1], rgb.shape[0])
+            anchors, torso = pose(rgb)
+            landmarks, detected, _ = detector.detect(rgb, anchors, torso)
+            persons.append(list(pose.last))
+            lms.append(landmarks)
+            det.append(detected)
+            cost.append(time.perf_counter() - t0)
+            frame += 1
+            if len(persons) < window or (frame - window) % stride:
+                continue
+            t1 = time.perf_counter()
+            joints, _, present = ntu_from_video(list(persons), size, hands=np.stack(lms), detected=np.stack(det),
+                                                mirrored=mirrored)
+            if not present.any():
+                yield StreamStep(frame - 1, [], float(np.mean(cost)), 0.0, time.perf_counter() - t1 + cost[-1])
+                continue
+            skel = {"body": joints, "landmarks": np.stack(lms), "detected": np.stack(det),
+                    "image_size": np.asarray(size)}
+            inputs = window_inputs(skel, 0, len(persons), predictor.spec)
+            t2 = time.perf_counter()
+            probs, _ = predictor({k: v[None] for k, v in inputs.items()})
+            t3 = time.perf_counter()
+            order = np.argsort(-probs[0])[:top_k]
+            top = [(predictor.spec.class_names[k], float(probs[0, k])) for k in order]
+            yield StreamStep(frame - 1, top, float(np.mean(cost)), t3 - t2, cost[-1] + (t3 - t1))
+    finally:
+        cap.release()
+        pose.close()
+        if own:
+            detector.close()

@@ -1,0 +1,263 @@
+"""BHaRNet-M's RGB stream ([P] §III-E, Fig. 4 right; after MMNet): the spatio-temporal ROI image, a
+ResNet-18 weighted by the body-expertized branch's features, and the J + B + RGB score ensemble.
+
+* :class:`ResNet18` is plain PyTorch whose ``state_dict`` keys and shapes are torchvision's
+  ``resnet18``: an ImageNet weights file for torchvision loads with :func:`load_imagenet_weights`.
+* :func:`st_roi_image` builds MMNet's ST-ROI image from a clip: 5 frames (interval ``floor(n / 6)``,
+  frames ``1..5 x interval``) side by side, each a column of 5 square patches centred on the body
+  parts :data:`ROI_JOINTS` (two people: each patch split into two half-width patches, side by side),
+  480 x 480 for 96-pixel patches, resized to 225 x 225, ImageNet-normalised.
+* :func:`body_part_weights` is MMNet's skeleton guidance on the guide's last feature map ``(N, M, C, T', V)``:
+  L2 norm over C, min-max to [0, 255] over the batch, the person with the larger mean, per part the mean
+  of its ``top_k`` largest temporal values, divided by 127; each weight scales its part's band of rows.
+* :class:`BHaRNetM` ties them: a frozen BHaRNet-E joint model guides (its body backbone = the body-expertized
+  branch F1), a BHaRNet-E bone model, and the RGB ResNet-18; logits ``y_joint + y_bone + y_rgb``.
+  Only the RGB branch trains (``individual = ("rgb",)``), as MMNet freezes its skeleton model.
+
+Interpretations [INT]: the parts are NTU joints (0-based) 3 head, 11 right hand, 7 left hand, 18 right
+ankle, 14 left ankle, in MMNet's row order (head, the hand shown on the image's left in a mirrored Kinect
+video, the other hand, then the legs in the same order); the same joints drive the patches and the weights,
+so rows and weights always agree. ``top_k`` defaults to 4 of DeGCN's T' = 16 (MMNet's 15 of 75, 20 %).
+The patch side is 96 pixels at a 1080-pixel frame height, scaled with the frame height.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .output import ModelOutput
+
+__all__ = ["ResNet18", "load_imagenet_weights", "st_roi_image", "normalize_roi", "roi_frame_indices",
+           "body_part_weights", "weight_roi", "BHaRNetM", "ROI_JOINTS", "ROI_SIZE", "IMAGENET_MEAN", "IMAGENET_STD"]
+
+ROI_JOINTS = (3, 11, 7, 18, 14)
+ROI_SIZE = 225
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ------------------------------------------------------------------------------------------ ResNet-18
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a residual (torchvision's ``BasicBlock``; same attribute names).
+    ``(N, C_in, H, W) -> (N, C_out, H / stride, W / stride)``."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.downsample = None
+        if stride != 1 or c_in != c_out:
+            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return self.relu(y + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 (He et al. 2016) with torchvision's module names. ``(N, 3, H, W) -> (N, num_classes)``."""
+
+    def __init__(self, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        widths = (64, 128, 256, 512)
+        c_in = 64
+        for i, width in enumerate(widths):
+            stride = 1 if i == 0 else 2
+            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(c_in, width, stride), BasicBlock(width, width)))
+            c_in = width
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+        for m in self.modules():  # torchvision's initialisation
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def features(self, x: Tensor) -> Tensor:
+        """``(N, 3, H, W) -> (N, 512)``."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.flatten(self.avgpool(x), 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
+
+
+def load_imagenet_weights(model: ResNet18, source: str | Path | Mapping[str, Tensor]) -> list[str]:
+    """Load torchvision ``resnet18`` weights (a ``.pth`` state dict, read without running pickled code),
+    keeping ``model.fc`` when its class count differs. Returns the keys left at their initialisation."""
+    if isinstance(source, (str, Path)):
+        from ..checkpoint import read_checkpoint
+        state = read_checkpoint(source)["state_dict"]
+    else:
+        state = dict(source)
+    own = model.state_dict()
+    unknown = [k for k in state if k not in own]
+    if unknown:
+        raise ValueError(f"not ResNet-18 weights: unexpected keys {unknown[:5]}")
+    usable = {k: v for k, v in state.items() if own[k].shape == v.shape}
+    wrong = [k for k in state if k not in usable and not k.startswith("fc.")]
+    if wrong:
+        raise ValueError(f"ResNet-18 weights with the wrong shapes: {wrong[:5]}")
+    model.load_state_dict(usable, strict=False)
+    return [k for k in own if k not in usable]
+
+
+# ------------------------------------------------------------------------------------------- ST-ROI
+def roi_frame_indices(num_frames: int, count: int = 5) -> list[int]:
+    """MMNet's frames: interval ``floor(n / (count + 1))``, frames ``interval * 1 .. interval * count``."""
+    interval = max(num_frames // (count + 1), 1)
+    return [min(interval * (i + 1), num_frames - 1) for i in range(count)]
+
+
+def _patch(frame: np.ndarray, center: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A ``height x width`` crop centred on ``center`` (x, y); outside the frame is black."""
+    h, w = frame.shape[:2]
+    out = np.zeros((height, width, 3), frame.dtype)
+    if not np.isfinite(center).all() or not center.any():
+        return out
+    x0, y0 = int(round(center[0] - width / 2)), int(round(center[1] - height / 2))
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + width, w), min(y0 + height, h)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+    return out
+
+
+def st_roi_image(frames: list[np.ndarray], colors: np.ndarray, *, patch: int | None = None,
+                 size: int = ROI_SIZE, normalize: bool = True) -> np.ndarray:
+    """The ST-ROI image from the picked frames (:func:`roi_frame_indices`), left to right.
+
+    Args:
+        frames: RGB frames ``(H, W, 3)`` uint8 (MMNet: 5).
+        colors: ``(len(frames), M, 25, 2)`` body joints in pixels in those frames (zeros: absent).
+        patch: patch side in pixels (default 96 at 1080-pixel frames, scaled with the height).
+
+    Returns:
+        ``(3, size, size)`` float32 (ImageNet-normalised) or, with ``normalize=False``, ``(size, size, 3)`` uint8.
+    """
+    import cv2
+
+    if not frames or len(frames) != len(colors):
+        raise ValueError(f"need one colour-coordinate set per frame, got {len(frames)} frames, {len(colors)} sets")
+    patch = patch or max(16, int(round(96 * frames[0].shape[0] / 1080)))
+    present = np.abs(colors).sum(axis=(2, 3)) > 0  # (F, M)
+    two = bool(present[:, 1].any()) if colors.shape[1] > 1 else False
+    columns = []
+    for frame, joints in zip(frames, colors):
+        rows = []
+        for joint in ROI_JOINTS:
+            if two:
+                rows.append(np.concatenate([_patch(frame, joints[m, joint], patch, patch // 2) for m in range(2)],
+                                           axis=1))
+            else:
+                rows.append(_patch(frame, joints[0, joint], patch, patch))
+        columns.append(np.concatenate(rows, axis=0))
+    image = cv2.resize(np.concatenate(columns, axis=1), (size, size), interpolation=cv2.INTER_LINEAR)
+    return normalize_roi(image) if normalize else image
+
+
+def normalize_roi(image: np.ndarray) -> np.ndarray:
+    """``(S, S, 3)`` uint8 RGB -> ``(3, S, S)`` float32 with ImageNet's mean and std."""
+    x = image.astype(np.float32) / 255.0
+    x = (x - np.asarray(IMAGENET_MEAN, np.float32)) / np.asarray(IMAGENET_STD, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def body_part_weights(features: Tensor, top_k: int = 4, joints: tuple[int, ...] = ROI_JOINTS) -> Tensor:
+    """MMNet's part weights from a skeleton feature map ``(N, M, C, T', V) -> (N, len(joints))`` in [0, ~2]."""
+    with torch.no_grad():
+        intensity = features.float().norm(dim=2)  # (N, M, T', V)
+        lo, hi = intensity.min(), intensity.max()
+        intensity = (intensity - lo) / (hi - lo).clamp_min(1e-12) * 255.0
+        person = intensity.mean((2, 3)).argmax(1)  # (N,)
+        chosen = intensity[torch.arange(len(person)), person]  # (N, T', V)
+        parts = chosen[:, :, list(joints)]  # (N, T', P)
+        k = min(top_k, parts.shape[1])
+        return parts.topk(k, dim=1).values.mean(1) / 127.0
+
+
+def weight_roi(image: Tensor, weights: Tensor) -> Tensor:
+    """Scale each part's band of rows: ``(N, 3, S, S)`` by ``(N, P)`` (P equal bands)."""
+    n, _, s, _ = image.shape
+    band = math.ceil(s / weights.shape[1])
+    rows = weights.repeat_interleave(band, dim=1)[:, :s]  # (N, S)
+    return image * rows[:, None, :, None]
+
+
+class BHaRNetM(nn.Module):
+    """BHaRNet-M: ``model(body, hand, roi)`` with joint-stream ``body``/``hand`` ``(N, C, T, V, M)`` and the
+    ST-ROI image ``roi`` ``(N, 3, 225, 225)``; the bone stream is computed inside from the joints.
+
+    Branches: ``joint`` (BHaRNet-E on joints, frozen, also the guide), ``bone`` (BHaRNet-E on bones, frozen)
+    and ``rgb``; the logits are their sum. ``individual = ("rgb",)``: the RGB branch's own cross-entropy.
+    """
+
+    def __init__(self, joint: nn.Module, bone: nn.Module, num_classes: int, top_k: int = 4,
+                 freeze_skeleton: bool = True) -> None:
+        super().__init__()
+        self.joint, self.bone = joint, bone
+        self.rgb = ResNet18(num_classes)
+        self.top_k = top_k
+        self.freeze_skeleton = freeze_skeleton
+        if freeze_skeleton:
+            for p in [*joint.parameters(), *bone.parameters()]:
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> BHaRNetM:
+        super().train(mode)
+        if self.freeze_skeleton:  # frozen means eval-mode batch norm too, as MMNet's fixed skeleton net
+            self.joint.eval()
+            self.bone.eval()
+        return self
+
+    def load_skeleton(self, source: str | Path | Mapping[str, Tensor] | nn.Module, stream: str) -> None:
+        """Load a trained BHaRNet-E (checkpoint path, state dict or module) as the ``joint`` or ``bone`` model."""
+        if stream not in ("joint", "bone"):
+            raise ValueError(f"stream must be 'joint' or 'bone', got {stream!r}")
+        if isinstance(source, (str, Path)):
+            from ..checkpoint import read_checkpoint
+            state = read_checkpoint(source)["state_dict"]
+        elif isinstance(source, nn.Module):
+            state = source.state_dict()
+        else:
+            state = dict(source)
+        getattr(self, stream).load_state_dict(state)
+
+    @staticmethod
+    def _bones(x: Tensor, backbone: nn.Module) -> Tensor:
+        """The bone stream of joint input ``(N, C, T, V, M)``, as the feeders compute it (root bone zero)."""
+        parents = torch.as_tensor([p for _, p in backbone.layout.bone_pairs()], device=x.device)
+        return x - x.index_select(3, parents)
+
+    def forward(self, body: Tensor, hand: Tensor, roi: Tensor) -> ModelOutput:
+        frozen = self.freeze_skeleton
+        if frozen and (self.joint.training or self.bone.training):
+            # Trainers may set .training flags directly (Lightning restores captured modes), bypassing train().
+            self.joint.eval()
+            self.bone.eval()
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen):
+            fb, fh = self.joint.features(body, hand)
+            y_joint = self.joint.classify(fb, fh).logits
+            bones = self._bones(body, self.bone.body_backbone), self._bones(hand, self.bone.hand_backbone)
+            y_bone = self.bone(*bones).logits
+        y_rgb = self.rgb(weight_roi(roi, body_part_weights(fb.detach(), self.top_k)))
+        branches = {"joint": y_joint, "bone": y_bone, "rgb": y_rgb}
+        return ModelOutput(y_joint + y_bone + y_rgb, branches, ("rgb",), "sum", False)
+
+    def example_inputs(self, batch_size: int = 1) -> tuple[Tensor, Tensor, Tensor]:
+        return (self.joint.body_backbone.example_input(batch_size), self.joint.hand_backbone.example_input(batch_size),
+                torch.zeros(batch_size, 3, ROI_SIZE, ROI_SIZE))
