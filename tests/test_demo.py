@@ -27,7 +27,8 @@ def test_branch_rows_of_bharnet_e():
 def test_config_is_a_valid_engine_config(tmp_path):
     config = demo_config("bharnet_e", tmp_path / "s.store", tmp_path, init=tmp_path / "x.pt")
     assert config["trainer"]["gradient_clip"] == 5.0 and config["data"]["modality"] == "bone"
-    assert config["init"] == {"body": str(tmp_path / "x.pt"), "hand": str(tmp_path / "x.pt")}
+    assert config["init"] == {"body": str(tmp_path / "x.pt"), "hand": str(tmp_path / "x.pt"), "joint": None,
+                              "bone": None}
     with pytest.raises(ValueError, match="unknown demo model"):
         demo_config("nope", "s", tmp_path)
 

@@ -82,6 +82,21 @@ def main() -> None:
                         dump(folder / f"{prefix}{model}_{modality}.yaml", cfg,
                              f"{ds} {protocol}: {model} ({backbone}), {modality}; fine-tuned from the two experts")
                         written += 1
+                if backbone == "degcn" and ds != "nw_ucla":  # BHaRNet-M: the datasets with RGB in Table II
+                    run = f"runs/{ds}_{protocol}"
+                    cfg = {**common,
+                           "data": {**common["data"], "modality": "joint", "streams": ["body", "hand", "roi"]},
+                           "model": {"name": "bharnet_m", "args": {"backbone": backbone, "num_classes": classes,
+                                                                   "body_layout": layout, "num_persons": persons}},
+                           "init": {"joint": f"{run}/bharnet_e_joint/best.pt", "bone": f"{run}/bharnet_e_bone/best.pt"},
+                           # MMNet's RGB schedule: lr 0.1, x0.1 at epochs 10 and 50, 80 epochs, weight decay 1e-4
+                           "optim": {"lr": 0.1, "weight_decay": 0.0001},
+                           "schedule": {"warmup_epochs": 0, "cosine_period": None, "cosine_min_lr": None,
+                                        "milestones": [10, 50]},
+                           "trainer": {"epochs": 80}}
+                    dump(folder / "bharnet_m.yaml", cfg, f"{ds} {protocol}: BHaRNet-M, the RGB stream trained on the "
+                         "frozen joint and bone BHaRNet-E (needs `bharnet data extract-roi`)")
+                    written += 1
     # The published CTR-GCN schedule on NW-UCLA (65 epochs, window 52, repeat 5, step at 50), DeGCN and CTR-GCN.
     for backbone in ("degcn", "ctrgcn"):
         prefix = "" if backbone == "degcn" else f"{backbone}_"

@@ -293,5 +293,6 @@ def next_steps(out: Path) -> str:
   bharnet demo --full                       # the Table III ablation: + joint training and BHaRNet-P
   bharnet demo --modality joint --out runs/demo_joint   # the joint stream
   bharnet train -c {out / 'configs' / 'bharnet_e.yaml'} trainer.epochs=20 name=longer   # the same run, longer
+  bharnet predict <video> --ckpt {out / 'runs' / 'bharnet_e' / 'best.pt'} --sheet sheet.png   # docs/deploy.md
   bharnet data prepare ntu120 --skeletons <folder> --out stores/ntu120.store   # real data: docs/tutorial.md
   bharnet train -c configs/ntu120_xsub/body_expert_joint.yaml"""

@@ -44,7 +44,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.video}: no such video file")
     try:
         result = predict_video(args.video, predictor, window=args.window, stride=args.stride, mirrored=args.mirrored,
-                               max_persons=args.persons, top_k=args.top_k, progress=not args.quiet)
+                               max_persons=args.persons, top_k=args.top_k, progress=not args.quiet, hfov=args.hfov)
     except Exception as e:
         from ..data.hands import NoPersonError
 
@@ -66,16 +66,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
     source = str(args.video)
-    fps = 30.0
     steps = 0
     for step in stream(source, predictor, window=args.window or 64, stride=args.stride, mirrored=args.mirrored,
-                       max_persons=args.persons, top_k=args.top_k, max_frames=args.max_frames):
+                       max_persons=args.persons, top_k=min(args.top_k, 3), max_frames=args.max_frames, hfov=args.hfov):
         steps += 1
         label = "  ".join(f"{name} {p * 100:.0f}%" for name, p in step.top) or "(no person)"
         per_frame = step.extract_per_frame + step.model / args.stride
         print(f"frame {step.frame:6d}  {label:60s}  extract {step.extract_per_frame * 1000:5.0f} ms/frame  "
               f"model {step.model * 1000:5.0f} ms  latency {step.latency * 1000:5.0f} ms  "
-              f"real-time x{(1 / fps) / per_frame:.2f}", flush=True)
+              f"real-time x{(1 / step.fps) / per_frame:.2f} at {step.fps:.0f} fps", flush=True)
     if not steps:
         print(f"{source}: ended before a full window of {args.window or 64} frames")
     return 0
@@ -95,6 +94,8 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--persons", type=int, default=2, choices=(1, 2), help="people tracked (default 2)")
     p.add_argument("--mirrored", action="store_true",
                    help="the video is a mirror image (Kinect colour streams: NTU RGB+D, PKU-MMD)")
+    p.add_argument("--hfov", type=float, default=70.0,
+                   help="the camera's horizontal field of view in degrees, for the depth (default 70; Kinect v2: 84)")
     p.add_argument("--sheet", type=Path, metavar="PNG", help="write a contact sheet of frames with the overlay")
     p.add_argument("--annotate", type=Path, metavar="VIDEO", help="write the video with the overlay (.mp4/.avi)")
     p.add_argument("--stream", action="store_true", help="label as the video plays; VIDEO may be a camera index")

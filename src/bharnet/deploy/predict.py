@@ -201,7 +201,7 @@ def window_starts(frames: int, window: int, stride: int) -> list[int]:
 
 def predict_video(video: str | Path, predictor: Predictor, *, window: int = 64, stride: int = 32,
                   mirrored: bool = False, max_persons: int = 2, top_k: int = 5, detector=None,
-                  progress: bool = True) -> VideoPrediction:
+                  progress: bool = True, hfov: float = 70.0) -> VideoPrediction:
     """Extract the skeletons of ``video``, slide a ``window``-frame window by ``stride`` frames and
     classify each (``window=0``: the whole clip as one window, the convention of trimmed-clip datasets).
 
@@ -214,7 +214,7 @@ def predict_video(video: str | Path, predictor: Predictor, *, window: int = 64, 
     detector = detector or HandDetector()
     try:
         skeletons = extract_video(video, detector, mirrored=mirrored, body=True, max_persons=max_persons,
-                                  progress=progress)
+                                  progress=progress, hfov=hfov)
     finally:
         if own:
             detector.close()
@@ -245,6 +245,7 @@ class StreamStep:
     extract_per_frame: float
     model: float
     latency: float
+    fps: float = 30.0
 
 
 def open_source(source: str | int):
@@ -263,7 +264,7 @@ def open_source(source: str | int):
 
 
 def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride: int = 16, mirrored: bool = False,
-           max_persons: int = 1, top_k: int = 3, max_frames: int | None = None, detector=None):
+           max_persons: int = 1, top_k: int = 3, max_frames: int | None = None, detector=None, hfov: float = 70.0):
     """Label a live camera or a video file as it plays: extract each frame, keep the last ``window``
     frames and classify them every ``stride`` frames. Yields a :class:`StreamStep` per label.
 
@@ -278,6 +279,7 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
     from ..data.pose import ntu_from_video
 
     cap = open_source(source)
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
     pose = PoseGuide(mirrored=mirrored, max_persons=max_persons)
     own = detector is None
     detector = detector or HandDetector()
@@ -303,9 +305,9 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
                 continue
             t1 = time.perf_counter()
             joints, _, present = ntu_from_video(list(persons), size, hands=np.stack(lms), detected=np.stack(det),
-                                                mirrored=mirrored)
+                                                mirrored=mirrored, hfov=hfov)
             if not present.any():
-                yield StreamStep(frame - 1, [], float(np.mean(cost)), 0.0, time.perf_counter() - t1 + cost[-1])
+                yield StreamStep(frame - 1, [], float(np.mean(cost)), 0.0, time.perf_counter() - t1 + cost[-1], fps)
                 continue
             skel = {"body": joints, "landmarks": np.stack(lms), "detected": np.stack(det),
                     "image_size": np.asarray(size)}
@@ -315,7 +317,7 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
             t3 = time.perf_counter()
             order = np.argsort(-probs[0])[:top_k]
             top = [(predictor.spec.class_names[k], float(probs[0, k])) for k in order]
-            yield StreamStep(frame - 1, top, float(np.mean(cost)), t3 - t2, cost[-1] + (t3 - t1))
+            yield StreamStep(frame - 1, top, float(np.mean(cost)), t3 - t2, cost[-1] + (t3 - t1), fps)
     finally:
         cap.release()
         pose.close()
