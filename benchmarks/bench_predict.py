@@ -5,7 +5,8 @@ onnxruntime in the same run, and the real-time factor at 30 fps.
 1. Extraction on a real video (default: the NTU sample clip, 1920x1080): MediaPipe Pose (1 or 2 people)
    + Hands on guided crops + the NTU-25 mapping, per frame, scaled to a 64-frame window.
 2. Models at the paper's size (NTU-120: T=64, DeGCN width 64, 2 persons / 2 hands; random weights - latency
-   does not depend on them): the body expert, BHaRNet-E's expert-only light model and the full BHaRNet-E,
+   does not depend on them): the body and hand experts, BHaRNet-E's expert-only light model, the full
+   BHaRNet-E and BHaRNet-P,
    batch 1 (one window), eager PyTorch vs the exported ONNX model in onnxruntime, with the ONNX - PyTorch
    maximum absolute logit difference on the clip's own windows.
 3. Real-time factor at 30 fps = seconds of video per second of processing, for windows every 64 frames
@@ -96,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     models: list[tuple[str, torch.nn.Module, dict | None]] = []
     e = bharnet.create_model("bharnet_e", **PAPER).eval()
     models += [("body expert (paper size)", select_part(e, "body"), None),
+               ("hand expert (paper size)", select_part(e, "hand"), None),
                ("BHaRNet-E light (paper size)", select_part(e, "light"), None),
-               ("BHaRNet-E (paper size)", e, None)]
+               ("BHaRNet-E (paper size)", e, None),
+               ("BHaRNet-P (paper size)", bharnet.create_model("bharnet_p", **PAPER).eval(), None)]
     for path in args.ckpt:
         full = bharnet.load_checkpoint(path).eval()
         config = full.checkpoint_extra.get("config")
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nreal-time factor at 30 fps (video seconds per processing second; >= 1 keeps up):")
     for persons, per_frame in report["extraction"].items():
         for label, m in report["models"].items():
-            if "paper size" not in label:
+            if "paper size" not in label or label.startswith(("hand", "BHaRNet-P")):
                 continue
             best = min(m["torch_s"], m["onnx_s"])
             for stride in (64, 16):

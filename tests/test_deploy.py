@@ -139,7 +139,7 @@ def test_predict_real_clip_and_empty_video(tmp_path, capsys):
     assert code == 0, out
     assert "frames     0-63" in out and "frames    39-102" in out and out.count(" %  ") == 3 * 5
     image = cv2.imread(str(sheet))
-    assert image is not None and image.shape[1] == 4 * 480
+    assert image is not None and image.shape[1] == 4 * 360
     empty = tmp_path / "empty.avi"
     writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
     for i in range(10):

@@ -21,6 +21,28 @@ def _line(img, a, b, color, width):
         cv2.line(img, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), color, width, cv2.LINE_AA)
 
 
+def _caption(img: np.ndarray, label: str | None) -> np.ndarray:
+    """The label in a black band above the image (it may be narrower than the text)."""
+    import cv2
+
+    if not label:
+        return img
+    scale = 0.45
+    lines, line = [], ""
+    for word in label.split():  # wrap to the tile width
+        trial = f"{line} {word}".strip()
+        if cv2.getTextSize(trial, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > img.shape[1] - 12 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = trial
+    lines.append(line)
+    band = np.zeros((18 * len(lines) + 8, img.shape[1], 3), np.uint8)
+    for k, text in enumerate(lines):
+        cv2.putText(band, text, (6, 18 * (k + 1)), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([band, img], axis=0)
+
+
 def draw_frame(bgr: np.ndarray, skeletons: dict[str, np.ndarray], t: int, label: str | None = None) -> np.ndarray:
     """Overlay frame ``t``'s body (every person) and hands and ``label`` on a BGR frame (a copy)."""
     import cv2
@@ -74,24 +96,49 @@ def _frames(video: Path):
         cap.release()
 
 
-def contact_sheet(prediction, path: str | Path, *, tiles: int = 8, columns: int = 4, tile_width: int = 480) -> Path:
-    """A PNG grid of ``tiles`` evenly spaced frames with the skeleton overlay and the label."""
+def people_box(skeletons: dict[str, np.ndarray], margin: float = 0.3) -> tuple[int, int, int, int] | None:
+    """The pixel box ``(x0, y0, x1, y1)`` holding every person of the video, widened by ``margin`` of its size."""
+    points = [skeletons["body_color"][skeletons["body_present"]].reshape(-1, 2)]
+    points.append(skeletons["landmarks"][skeletons["detected"].astype(bool)][..., :2].reshape(-1, 2))
+    pts = np.concatenate(points)
+    pts = pts[(pts > 0).all(1)]
+    if len(pts) == 0:
+        return None
+    w, h = (int(v) for v in skeletons["image_size"])
+    lo, hi = pts.min(0), pts.max(0)
+    pad = margin * (hi - lo).max()
+    x0, y0 = (int(max(v, 0)) for v in lo - pad)
+    x1, y1 = int(min(hi[0] + pad, w)), int(min(hi[1] + pad, h))
+    return x0, y0, x1, y1
+
+
+def contact_sheet(prediction, path: str | Path, *, tiles: int = 8, columns: int = 4, tile_width: int = 360,
+                  crop: bool = True) -> Path:
+    """A PNG grid of ``tiles`` evenly spaced frames with the skeleton overlay and the label; ``crop``: the
+    frames are cut to the box holding the people (small people in wide frames stay visible)."""
     import cv2
 
     frames = len(prediction.skeletons["detected"])
     picks = set(np.linspace(0, frames - 1, min(tiles, frames)).round().astype(int).tolist())
     labels = _labels_per_frame(prediction.windows, frames)
+    box = people_box(prediction.skeletons) if crop else None
     images = []
     for t, bgr in enumerate(_frames(prediction.video)):
         if t in picks:
-            img = draw_frame(bgr, prediction.skeletons, t, labels[t])
+            img = draw_frame(bgr, prediction.skeletons, t)
+            if box is not None:
+                x0, y0, x1, y1 = box
+                img = img[y0:y1, x0:x1]
             h = int(round(img.shape[0] * tile_width / img.shape[1]))
             img = cv2.resize(img, (tile_width, h), interpolation=cv2.INTER_AREA)
-            cv2.putText(img, f"frame {t}", (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+            img = _caption(img, labels[t])
+            cv2.putText(img, f"frame {t}", (8, img.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
                         cv2.LINE_AA)
             images.append(img)
     if not images:
         raise ValueError(f"{prediction.video}: no frame could be read back for the contact sheet")
+    height = max(im.shape[0] for im in images)  # captions may wrap to different heights
+    images = [np.concatenate([im, np.zeros((height - im.shape[0], *im.shape[1:]), np.uint8)]) for im in images]
     rows = [images[i:i + columns] for i in range(0, len(images), columns)]
     blank = np.zeros_like(images[0])
     grid = np.concatenate([np.concatenate(r + [blank] * (columns - len(r)), axis=1) for r in rows], axis=0)
