@@ -42,7 +42,8 @@ def save(tmp_path, model, name="model.pt"):
                                        pytest.param("score_fusion", "full", marks=pytest.mark.slow),
                                        pytest.param("score_fusion", "hand", marks=pytest.mark.slow),
                                        pytest.param("bharnet_e", "light", marks=pytest.mark.slow),
-                                       pytest.param("bharnet_p", "full", marks=pytest.mark.slow)])
+                                       pytest.param("bharnet_p", "full", marks=pytest.mark.slow),
+                                       pytest.param("bharnet_m", "full", marks=pytest.mark.slow)])
 def test_onnx_matches_pytorch_with_dynamic_batch(tmp_path, name, part):
     model = select_part(tiny(name), part)
     result = export_onnx(model, tmp_path / "m.onnx", batch_size=2, check_batch=3)
@@ -162,3 +163,37 @@ def test_stream_labels_every_stride(tmp_path, capsys):
     lines = [line for line in out.splitlines() if line.startswith("frame")]
     assert [int(line.split()[1]) for line in lines] == [15, 23, 31, 39]
     assert all("latency" in line and "real-time x" in line for line in lines)
+
+
+@needs_mediapipe
+def test_ensemble_and_bharnet_m_on_a_video(tmp_path, capsys, monkeypatch):
+    """Two checkpoints form a score ensemble (logits summed, each with its own modality); BHaRNet-M reads
+    its ST-ROI images from the video."""
+    import bharnet.deploy.predict as predict_module
+
+    video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")
+    joint = bharnet.save_checkpoint(tmp_path / "j.pt", tiny("expert"),
+                                    extra={"config": {"data": {"modality": "joint"}}})
+    bone = save(tmp_path, tiny("expert"), "b.pt")
+    seen = []
+    original = predict_module.Predictor.logits
+
+    def spy(self, batch):
+        out = original(self, batch)
+        seen.append((self.spec.modality, batch["body"].copy(), out[0]))
+        return out
+
+    monkeypatch.setattr(predict_module.Predictor, "logits", spy)
+    preds = [Predictor(joint), Predictor(bone)]
+    result = predict_module.predict_video(video, preds, window=0, mirrored=True, max_persons=1, progress=False)
+    (m1, x1, y1), (m2, x2, y2) = seen
+    assert (m1, m2) == ("joint", "bone") and not np.allclose(x1, x2)  # each model its own input
+    fused = np.exp(y1 + y2 - (y1 + y2).max()) / np.exp(y1 + y2 - (y1 + y2).max()).sum()
+    assert result.windows[0].top[0][1] == pytest.approx(float(fused.max()), rel=1e-5)
+    m = bharnet.create_model("bharnet_m", num_classes=20, num_frames=16, base_channels=8, num_persons=1)
+    ckpt = bharnet.save_checkpoint(tmp_path / "m.pt", m.eval(), extra={"config": {"data": {"modality": "joint"}}})
+    monkeypatch.setattr(predict_module.Predictor, "logits", original)
+    assert main(["predict", str(video), "--ckpt", str(ckpt), "--mirrored", "--persons", "1", "--window", "0",
+                 "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "roi (3, 225, 225)" in out and "frames     0-102" in out

@@ -34,16 +34,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor, predict_video, stream
 
-    predictor = Predictor(args.ckpt, threads=args.threads)
-    streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())
-    print(f"model: {args.ckpt} ({predictor.backend}; {len(predictor.spec.class_names)} classes; input {streams}, "
-          f"{predictor.spec.modality})")
+    predictors = [Predictor(path, threads=args.threads) for path in args.ckpt]
+    for path, predictor in zip(args.ckpt, predictors):
+        streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())
+        print(f"model: {path} ({predictor.backend}; {len(predictor.spec.class_names)} classes; input {streams}, "
+              f"{predictor.spec.modality})")
+    if len(predictors) > 1:
+        print(f"score ensemble of {len(predictors)} models (logits summed)")
     if args.stream:
-        return _run_stream(args, predictor, stream)
+        if len(predictors) > 1 or "roi" in predictors[0].spec.streams:
+            raise ValueError("--stream runs one skeleton model; ensembles and BHaRNet-M work on video files")
+        return _run_stream(args, predictors[0], stream)
     if not args.video.exists():
         raise FileNotFoundError(f"{args.video}: no such video file")
     try:
-        result = predict_video(args.video, predictor, window=args.window, stride=args.stride, mirrored=args.mirrored,
+        result = predict_video(args.video, predictors, window=args.window, stride=args.stride, mirrored=args.mirrored,
                                max_persons=args.persons, top_k=args.top_k, progress=not args.quiet, hfov=args.hfov)
     except Exception as e:
         from ..data.hands import NoPersonError
@@ -86,8 +91,9 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
                                    "video, classify sliding windows with a trained model and print the top actions "
                                    "per window. --stream labels a camera or a video as it plays.")
     p.add_argument("video", type=Path, help="a video file, or with --stream a camera index (0) or a video file")
-    p.add_argument("--ckpt", required=True, type=Path,
-                   help="a bharnet checkpoint (best.pt / last.pt) or an ONNX file from `bharnet export`")
+    p.add_argument("--ckpt", required=True, type=Path, action="append",
+                   help="a bharnet checkpoint (best.pt / last.pt) or an ONNX file from `bharnet export`; repeat "
+                        "it for a score ensemble (e.g. the joint and the bone model)")
     p.add_argument("--window", type=int, default=64, help="frames per window (default 64; 0: the whole video)")
     p.add_argument("--stride", type=int, default=32, help="frames between windows (default 32)")
     p.add_argument("--top-k", type=int, default=5, help="actions listed per window (default 5)")

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.bharnet import BHaRNetE, Expert, _DualBase
+from ..models.rgb import ROI_SIZE, BHaRNetM
 
 __all__ = ["PARTS", "select_part", "input_specs", "ExportResult", "export_onnx", "export_torchscript",
            "onnx_session", "require_onnxruntime"]
@@ -54,8 +55,11 @@ def select_part(model: nn.Module, part: str = "full") -> nn.Module:
     return model.expert(part)
 
 
-def input_specs(model: nn.Module) -> dict[str, tuple[int, int, int, int]]:
-    """Input name -> per-sample shape ``(C, T, V, M)`` of a bharnet model."""
+def input_specs(model: nn.Module) -> dict[str, tuple[int, ...]]:
+    """Input name -> per-sample shape ``(C, T, V, M)`` of a bharnet model (BHaRNet-M: also ``roi``
+    ``(3, 225, 225)``)."""
+    if isinstance(model, BHaRNetM):
+        return {**input_specs(model.joint), "roi": (3, ROI_SIZE, ROI_SIZE)}
     if isinstance(model, Expert):
         b = model.backbone
         return {model.stream: (b.in_channels, b.num_frames, b.layout.num_joints, b.num_persons)}

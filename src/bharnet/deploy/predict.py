@@ -91,7 +91,7 @@ def _num_classes(model: torch.nn.Module) -> int:
 def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model inputs ``(C, T, V, M)`` for video frames ``[start, end)`` of an extraction result
     (:func:`bharnet.data.hands.extract_video` with ``body=True``)."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}  # the "roi" stream needs the video frames: see roi_inputs
     if "body" in spec.streams:
         _, _, v, m = spec.streams["body"]
         body = np.zeros((end - start, m, v, 3), np.float32)
@@ -139,15 +139,19 @@ class Predictor:
             self.model = load_checkpoint(self.source).eval()
             self.spec = read_spec(self.model, self.model.checkpoint_extra.get("config"))
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """``batch``: stream -> ``(N, C, T, V, M)`` -> fused probabilities ``(N, K)`` and per-branch ones."""
+    def logits(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """``batch``: stream -> ``(N, C, T, V, M)`` (``roi``: ``(N, 3, 225, 225)``) -> fused logits ``(N, K)``
+        and the branches' logits."""
         if self.backend == "onnx":
             got = self.session.run(self.outputs, {k: batch[k] for k in self.spec.streams})
-            logits, branches = got[0], {k.removeprefix("logits_"): v for k, v in zip(self.outputs[1:], got[1:])}
-        else:
-            with torch.inference_mode():
-                out = self.model(*[torch.from_numpy(batch[k]) for k in self.spec.streams])
-            logits, branches = out.logits.numpy(), {k: v.numpy() for k, v in out.branches.items()}
+            return got[0], {k.removeprefix("logits_"): v for k, v in zip(self.outputs[1:], got[1:])}
+        with torch.inference_mode():
+            out = self.model(*[torch.from_numpy(batch[k]) for k in self.spec.streams])
+        return out.logits.numpy(), {k: v.numpy() for k, v in out.branches.items()}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Fused class probabilities ``(N, K)`` and the branches' (softmax of :meth:`logits`)."""
+        logits, branches = self.logits(batch)
         return _softmax(logits), {k: _softmax(v) for k, v in branches.items()}
 
 
@@ -199,14 +203,35 @@ def window_starts(frames: int, window: int, stride: int) -> list[int]:
     return starts
 
 
-def predict_video(video: str | Path, predictor: Predictor, *, window: int = 64, stride: int = 32,
-                  mirrored: bool = False, max_persons: int = 2, top_k: int = 5, detector=None,
+def roi_inputs(video: str | Path, skeletons: dict[str, np.ndarray], windows: list[tuple[int, int]]) -> np.ndarray:
+    """BHaRNet-M's ST-ROI image ``(N, 3, 225, 225)`` of each window ``[start, end)``, read from the video."""
+    from ..data.roi import read_frames
+    from ..models.rgb import roi_frame_indices, st_roi_image
+
+    picks = [[start + p for p in roi_frame_indices(end - start)] for start, end in windows]
+    wanted = sorted({t for pick in picks for t in pick})
+    frames = dict(zip(wanted, read_frames(Path(video), wanted)))
+    colors = skeletons["body_color"]
+    return np.stack([st_roi_image([frames[t] for t in pick], colors[pick]) for pick in picks])
+
+
+def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, window: int = 64,
+                  stride: int = 32, mirrored: bool = False, max_persons: int = 2, top_k: int = 5, detector=None,
                   progress: bool = True, hfov: float = 70.0) -> VideoPrediction:
     """Extract the skeletons of ``video``, slide a ``window``-frame window by ``stride`` frames and
     classify each (``window=0``: the whole clip as one window, the convention of trimmed-clip datasets).
 
+    Several predictors (e.g. the joint and the bone model) form a score ensemble: their logits are summed,
+    each model fed its own input length and modality.
+
     Raises :class:`bharnet.data.hands.NoPersonError` when Pose finds nobody in any frame.
     """
+    predictors = predictor if isinstance(predictor, list) else [predictor]
+    names = predictors[0].spec.class_names
+    for p in predictors[1:]:
+        if len(p.spec.class_names) != len(names):
+            raise ValueError(f"{p.source}: {len(p.spec.class_names)} classes, {predictors[0].source} has "
+                             f"{len(names)}; an ensemble needs the same classes")
     from ..data.hands import HandDetector, extract_video
 
     t0 = time.perf_counter()
@@ -222,12 +247,19 @@ def predict_video(video: str | Path, predictor: Predictor, *, window: int = 64, 
     frames = len(skeletons["detected"])
     size = frames if window <= 0 else window
     starts = window_starts(frames, size, stride)
-    inputs = [window_inputs(skeletons, s, min(s + size, frames), predictor.spec) for s in starts]
-    batch = {k: np.stack([x[k] for x in inputs]) for k in predictor.spec.streams}
+    spans = [(s, min(s + size, frames)) for s in starts]
+    batches = []
+    roi = None
+    for p in predictors:
+        inputs = [window_inputs(skeletons, s, e, p.spec) for s, e in spans]
+        batch = {k: np.stack([x[k] for x in inputs]) for k in p.spec.streams if k != "roi"}
+        if "roi" in p.spec.streams:
+            roi = roi if roi is not None else roi_inputs(video, skeletons, spans)
+            batch["roi"] = roi
+        batches.append(batch)
     t2 = time.perf_counter()
-    probs, _ = predictor(batch)
+    probs = _softmax(sum(p.logits(b)[0] for p, b in zip(predictors, batches)))
     t3 = time.perf_counter()
-    names = predictor.spec.class_names
     windows = []
     for s, p in zip(starts, probs):
         order = np.argsort(-p)[:top_k]

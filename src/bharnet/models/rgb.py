@@ -184,7 +184,9 @@ def body_part_weights(features: Tensor, top_k: int = 4, joints: tuple[int, ...] 
         lo, hi = intensity.min(), intensity.max()
         intensity = (intensity - lo) / (hi - lo).clamp_min(1e-12) * 255.0
         person = intensity.mean((2, 3)).argmax(1)  # (N,)
-        chosen = intensity[torch.arange(len(person)), person]  # (N, T', V)
+        # a gather rather than indexing by arange(N), so that an exported graph keeps a dynamic batch
+        index = person.view(-1, 1, 1, 1).expand(-1, 1, *intensity.shape[2:])
+        chosen = intensity.gather(1, index).squeeze(1)  # (N, T', V)
         parts = chosen[:, :, list(joints)]  # (N, T', P)
         k = min(top_k, parts.shape[1])
         return parts.topk(k, dim=1).values.mean(1) / 127.0
