@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "state_dict_of"]
 
 FORMAT = "bharnet-checkpoint"
 VERSION = 1
@@ -99,3 +99,12 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, str
         raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {e}") from None
     model.checkpoint_extra = data.get("extra", {})
     return model
+
+
+def state_dict_of(source: str | os.PathLike | nn.Module | Any) -> dict[str, torch.Tensor]:
+    """Weights from a checkpoint path (read safely), a module, or a mapping of tensors."""
+    if isinstance(source, (str, os.PathLike)):
+        return read_checkpoint(source)["state_dict"]
+    if isinstance(source, nn.Module):
+        return source.state_dict()
+    return dict(source)

@@ -47,28 +47,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guard
-def cmd_extract_hands(args: argparse.Namespace) -> int:
-    from .hands import extract_dataset, parse_shard
-    from .prepare import default_workers
-
-    videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
-    for v in ([] if isinstance(videos, str) else videos):
-        if not Path(v).exists():
-            raise FileNotFoundError(f"{v}: no such video file or directory")
-    options = dict(crop_scale=args.crop_scale, max_distance=args.max_distance, both_hands_crop=args.both_hands_crop,
-                   min_detection_confidence=args.min_confidence)
-    report = extract_dataset(videos, args.out, skeleton_dir=args.skeletons, shard=parse_shard(args.shard),
-                             workers=args.workers or default_workers(), detector_options=options,
-                             mirrored=args.mirrored, progress=not args.quiet, limit=args.limit)
-    print(report.format())
-    if report.failed:
-        print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
-    return 0
-
-
-@_guard
-def cmd_extract_body(args: argparse.Namespace) -> int:
+def _extract(args: argparse.Namespace, **options) -> int:
+    """The shared body of extract-hands and extract-body: check the inputs, run, report."""
     from .hands import extract_dataset, parse_shard
     from .prepare import default_workers
 
@@ -77,13 +57,25 @@ def cmd_extract_body(args: argparse.Namespace) -> int:
         if not Path(v).exists():
             raise FileNotFoundError(f"{v}: no such video file or directory")
     report = extract_dataset(videos, args.out, shard=parse_shard(args.shard), workers=args.workers or default_workers(),
-                             mirrored=args.mirrored, progress=not args.quiet, limit=args.limit,
-                             body=dict(max_persons=args.persons, hfov=args.hfov))
+                             mirrored=args.mirrored, progress=not args.quiet, limit=args.limit, **options)
     print(report.format())
     if report.failed:
         print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
-    print(f"next: bharnet data prepare ntu120 --source pose --skeletons {args.out} --out <store>")
     return 0
+
+
+@_guard
+def cmd_extract_hands(args: argparse.Namespace) -> int:
+    options = dict(crop_scale=args.crop_scale, max_distance=args.max_distance, both_hands_crop=args.both_hands_crop,
+                   min_detection_confidence=args.min_confidence)
+    return _extract(args, skeleton_dir=args.skeletons, detector_options=options)
+
+
+@_guard
+def cmd_extract_body(args: argparse.Namespace) -> int:
+    code = _extract(args, body=dict(max_persons=args.persons, hfov=args.hfov))
+    print(f"next: bharnet data prepare ntu120 --source pose --skeletons {args.out} --out <store>")
+    return code
 
 
 @_guard

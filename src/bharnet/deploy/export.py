@@ -150,9 +150,47 @@ def onnx_session(path: str | Path, threads: int | None = None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _max_diffs(reference: tuple[Tensor, ...], got: list, names: list[str]) -> dict[str, float]:
-    return {n: float(np.abs(np.asarray(g, np.float64) - r.double().numpy()).max())
-            for n, r, g in zip(names, reference, got)}
+@dataclass
+class _Export:
+    """What both exporters share: the traced wrapper, its input/output names and the check's reference."""
+
+    path: Path
+    specs: dict[str, tuple[int, ...]]
+    wrapper: _TensorOutputs
+    outputs: list[str]
+    example: tuple[Tensor, ...]  # the tracing input
+    check_inputs: tuple[Tensor, ...]  # another batch size, to exercise the dynamic axis
+    reference: tuple[Tensor, ...]
+    start: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def of(cls, model: nn.Module, path: str | Path, batch_size: int, check_batch: int, seed: int) -> _Export:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        specs = input_specs(model)
+        wrapper, branches = _wrap(_prepared(model), specs)
+        check_inputs = _example(specs, check_batch, seed + 1)
+        # The reference comes first: tracing may touch the module's state (batch-norm buffers).
+        with torch.no_grad():
+            reference = wrapper(*check_inputs)
+        return cls(path, specs, wrapper, ["logits", *(f"logits_{b}" for b in branches)],
+                   _example(specs, batch_size, seed), check_inputs, reference)
+
+    @property
+    def tmp(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.tmp")
+
+    def result(self, got: list | None) -> ExportResult:
+        """Move the written file into place and compare ``got`` (the exported outputs) with PyTorch."""
+        self.tmp.replace(self.path)
+        result = ExportResult(self.path, {k: ("N", *v) for k, v in self.specs.items()}, self.outputs,
+                              seconds=time.perf_counter() - self.start)
+        if got is not None:
+            result.max_abs_diff = {n: float(np.abs(np.asarray(g, np.float64) - r.double().numpy()).max())
+                                   for n, r, g in zip(self.outputs, self.reference, got)}
+            result.check_batch = len(self.check_inputs[0])
+            result.logit_scale = float(self.reference[0].abs().max())
+        return result
 
 
 def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, check: bool = True, batch_size: int = 2,
@@ -163,33 +201,19 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, check: b
     compared with PyTorch output by output. ``metadata`` goes into the file's metadata properties (needs
     the ``onnx`` package); ``bharnet predict`` reads its ``bharnet_spec`` entry.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    specs = input_specs(model)
-    wrapper, branches = _wrap(_prepared(model), specs)
-    outputs = ["logits", *(f"logits_{b}" for b in branches)]
-    axes = {name: {0: "batch"} for name in [*specs, *outputs]}
-    # The reference comes first: tracing may touch the module's state (batch-norm buffers).
-    inputs = _example(specs, check_batch, seed + 1)
-    with torch.no_grad():
-        reference = wrapper(*inputs)
-    start = time.perf_counter()
-    tmp = path.with_name(f".{path.name}.tmp")
+    job = _Export.of(model, path, batch_size, check_batch, seed)
+    axes = {name: {0: "batch"} for name in [*job.specs, *job.outputs]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
-        torch.onnx.export(wrapper, _example(specs, batch_size, seed), str(tmp), input_names=list(specs),
-                          output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
+        torch.onnx.export(job.wrapper, job.example, str(job.tmp), input_names=list(job.specs),
+                          output_names=job.outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
     if metadata:
-        _add_metadata(tmp, metadata)
-    tmp.replace(path)
-    result = ExportResult(path, {k: ("N", *v) for k, v in specs.items()}, outputs,
-                          seconds=time.perf_counter() - start)
+        _add_metadata(job.tmp, metadata)
+    got = None
     if check:
-        session = onnx_session(path)
-        got = session.run(outputs, {name: x.numpy() for name, x in zip(specs, inputs)})
-        result.max_abs_diff, result.check_batch = _max_diffs(reference, got, outputs), check_batch
-        result.logit_scale = float(reference[0].abs().max())
-    return result
+        session = onnx_session(job.tmp)
+        got = session.run(job.outputs, {name: x.numpy() for name, x in zip(job.specs, job.check_inputs)})
+    return job.result(got)
 
 
 def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
@@ -210,27 +234,13 @@ def export_torchscript(model: nn.Module, path: str | Path, *, check: bool = True
 
     Note: loading a TorchScript file runs the code it holds; share such files only with people who trust
     their origin (bharnet's own checkpoints never execute code)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    specs = input_specs(model)
-    wrapper, branches = _wrap(_prepared(model), specs)
-    inputs = _example(specs, check_batch, seed + 1)
-    with torch.no_grad():
-        reference = wrapper(*inputs)
-    start = time.perf_counter()
+    job = _Export.of(model, path, batch_size, check_batch, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(wrapper, _example(specs, batch_size, seed), check_trace=False)
-    tmp = path.with_name(f".{path.name}.tmp")
-    traced.save(str(tmp))
-    tmp.replace(path)
-    outputs = ["logits", *(f"logits_{b}" for b in branches)]
-    result = ExportResult(path, {k: ("N", *v) for k, v in specs.items()}, outputs,
-                          seconds=time.perf_counter() - start)
+        traced = torch.jit.trace(job.wrapper, job.example, check_trace=False)
+    traced.save(str(job.tmp))
+    got = None
     if check:
-        loaded = torch.jit.load(str(path))
         with torch.no_grad():
-            got = loaded(*inputs)
-        result.max_abs_diff = _max_diffs(reference, [g.numpy() for g in got], outputs)
-        result.check_batch, result.logit_scale = check_batch, float(reference[0].abs().max())
-    return result
+            got = [g.numpy() for g in torch.jit.load(str(job.tmp))(*job.check_inputs)]
+    return job.result(got)

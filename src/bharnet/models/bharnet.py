@@ -130,13 +130,9 @@ class _DualBase(nn.Module):
         :class:`DualStream` (module, state dict or checkpoint path)."""
         if stream not in ("body", "hand"):
             raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
-        if isinstance(source, (str, Path)):
-            from ..checkpoint import read_checkpoint
-            state = read_checkpoint(source)["state_dict"]
-        elif isinstance(source, nn.Module):
-            state = source.state_dict()
-        else:
-            state = dict(source)
+        from ..checkpoint import state_dict_of
+
+        state = state_dict_of(source)
         prefix, head_prefix = "backbones.0.", "heads.0."
         if not any(k.startswith(prefix) for k in state):  # a dual-stream model's matching stream
             prefix, head_prefix = f"{stream}_backbone.", f"{stream}_head."

@@ -100,11 +100,9 @@ class ResNet18(nn.Module):
 def load_imagenet_weights(model: ResNet18, source: str | Path | Mapping[str, Tensor]) -> list[str]:
     """Load torchvision ``resnet18`` weights (a ``.pth`` state dict, read without running pickled code),
     keeping ``model.fc`` when its class count differs. Returns the keys left at their initialisation."""
-    if isinstance(source, (str, Path)):
-        from ..checkpoint import read_checkpoint
-        state = read_checkpoint(source)["state_dict"]
-    else:
-        state = dict(source)
+    from ..checkpoint import state_dict_of
+
+    state = state_dict_of(source)
     own = model.state_dict()
     unknown = [k for k in state if k not in own]
     if unknown:
@@ -230,14 +228,9 @@ class BHaRNetM(nn.Module):
         """Load a trained BHaRNet-E (checkpoint path, state dict or module) as the ``joint`` or ``bone`` model."""
         if stream not in ("joint", "bone"):
             raise ValueError(f"stream must be 'joint' or 'bone', got {stream!r}")
-        if isinstance(source, (str, Path)):
-            from ..checkpoint import read_checkpoint
-            state = read_checkpoint(source)["state_dict"]
-        elif isinstance(source, nn.Module):
-            state = source.state_dict()
-        else:
-            state = dict(source)
-        getattr(self, stream).load_state_dict(state)
+        from ..checkpoint import state_dict_of
+
+        getattr(self, stream).load_state_dict(state_dict_of(source))
 
     @staticmethod
     def _bones(x: Tensor, backbone: nn.Module) -> Tensor:
