@@ -133,14 +133,17 @@ def test_predict_real_clip_and_empty_video(tmp_path, capsys):
 
     video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")
     ckpt = save(tmp_path, tiny("bharnet_e"))
-    sheet = tmp_path / "sheet.png"
+    sheet, annotated = tmp_path / "sheet.png", tmp_path / "annotated.avi"
     code = main(["predict", str(video), "--ckpt", str(ckpt), "--mirrored", "--persons", "1", "--window", "64",
-                 "--stride", "32", "--sheet", str(sheet), "-q"])
+                 "--stride", "32", "--sheet", str(sheet), "--annotate", str(annotated), "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "frames     0-63" in out and "frames    39-102" in out and out.count(" %  ") == 3 * 5
     image = cv2.imread(str(sheet))
     assert image is not None and image.shape[1] == 4 * 360
+    cap = cv2.VideoCapture(str(annotated))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 103 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 1920
+    cap.release()
     empty = tmp_path / "empty.avi"
     writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
     for i in range(10):
