@@ -97,6 +97,9 @@ def test_export_cli_and_onnx_predictor(tmp_path, capsys):
     assert "--onnx" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "absent.pt"), "--onnx", str(tmp_path / "x.onnx")]) == 1
     assert "no such checkpoint" in capsys.readouterr().err
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model")
+    assert main(["predict", str(tmp_path / "v.mp4"), "--ckpt", str(tmp_path / "garbage.onnx")]) == 1
+    assert "garbage.onnx: not a readable ONNX model" in capsys.readouterr().err
 
 
 def test_window_inputs_match_the_test_feeder():

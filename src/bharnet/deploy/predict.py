@@ -22,15 +22,16 @@ from ..data.ntu import center_on_spine
 from ..data.transforms import apply_modality, crop_resize, draw_crop, valid_length
 from ..graphs import get_layout
 
-__all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "predict_video",
-           "window_starts", "read_spec"]
+__all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
+           "predict_video", "window_starts", "read_spec", "StreamStep", "stream", "open_source"]
 
 
 @dataclass
 class ModelSpec:
-    """What a model expects: input streams, per-stream shape ``(C, T, V, M)``, modality, classes."""
+    """What a model expects: input streams, per-stream shape ``(C, T, V, M)`` (``roi``: ``(3, 225, 225)``),
+    modality, classes."""
 
-    streams: dict[str, tuple[int, int, int, int]]
+    streams: dict[str, tuple[int, ...]]
     modality: str = "joint"
     class_names: list[str] = field(default_factory=list)
     hand_normalization: str = "palm"
@@ -131,7 +132,10 @@ class Predictor:
             if "bharnet_spec" not in meta:
                 raise ValueError(f"{self.source}: no bharnet metadata in this ONNX file (export it with "
                                  "`bharnet export --onnx`)")
-            self.spec = ModelSpec.from_json(meta["bharnet_spec"])
+            try:
+                self.spec = ModelSpec.from_json(meta["bharnet_spec"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{self.source}: unreadable bharnet metadata ({e}); export it again") from None
             self.outputs = [o.name for o in self.session.get_outputs()]
         else:
             from ..checkpoint import load_checkpoint
