@@ -43,8 +43,9 @@ import numpy as np
 from .sample import DataFormatError, Sample
 
 __all__ = ["HandDetector", "assign_hands", "PoseGuide", "VideoError", "NoPersonError", "Guide", "ntu_guide",
-           "extract_video", "save_hands", "load_hands", "interpolate_missing", "normalize_hands", "attach_hands",
-           "extract_dataset", "ExtractReport", "parse_shard", "shard_items", "require_mediapipe", "NORMALIZATIONS"]
+           "extract_video", "extract_video_parallel", "save_hands", "load_hands", "interpolate_missing",
+           "normalize_hands", "attach_hands", "extract_dataset", "ExtractReport", "parse_shard", "shard_items",
+           "require_mediapipe", "NORMALIZATIONS"]
 
 log = logging.getLogger(__name__)
 
@@ -270,11 +271,12 @@ def _open_video(path: Path):
 def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_path: str | Path | None = None,
                   pose: PoseGuide | None = None, mirrored: bool = False, max_frames: int | None = None,
                   raise_no_person: bool = True, body: bool = False, max_persons: int = 1, hfov: float = 70.0,
-                  progress: bool = False) -> dict[str, np.ndarray]:
+                  progress: bool = False, start: int = 0) -> dict[str, np.ndarray]:
     """Detect the two hands in every frame of a video, and with ``body`` the NTU-25 body skeletons.
 
     The guide is the skeleton file when given (NTU), otherwise MediaPipe Pose (``pose``; created on demand,
-    ``mirrored`` and ``max_persons`` as in :class:`PoseGuide`). ``max_frames`` stops after that many frames.
+    ``mirrored`` and ``max_persons`` as in :class:`PoseGuide`). ``start`` skips that many frames first (the
+    result's frame 0 is video frame ``start``); ``max_frames`` stops after that many frames.
     ``body=True`` (Pose guide only) also maps Pose to the Kinect layout (:mod:`bharnet.data.pose`; ``hfov``
     is the camera's assumed horizontal field of view) and adds ``body`` ``(F, M, 25, 3)`` metres,
     ``body_color`` ``(F, M, 25, 2)`` pixels and ``body_present`` ``(F, M)``.
@@ -310,6 +312,9 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
         bar = tqdm(total=min(total, max_frames) if total and max_frames else total, desc=video_path.name,
                    unit="frame", dynamic_ncols=True, leave=False)
     try:
+        for _ in range(start):
+            if not cap.grab():  # no decoding: skipping is cheap
+                break
         frame_index = 0
         while max_frames is None or frame_index < max_frames:
             ok, bgr = cap.read()
@@ -320,8 +325,8 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             size = (rgb.shape[1], rgb.shape[0])
             if guide is not None:
-                if frame_index < len(guide.anchors):
-                    anchors, torso = guide.anchors[frame_index], float(guide.scale[frame_index])
+                if start + frame_index < len(guide.anchors):
+                    anchors, torso = guide.anchors[start + frame_index], float(guide.scale[start + frame_index])
                 else:
                     anchors, torso = np.full((2, 2, 2), np.nan, np.float32), float("nan")
             else:
@@ -355,6 +360,67 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
         joints, colors, present = ntu_from_video(persons, size, hands=result["landmarks"],
                                                  detected=result["detected"], mirrored=pose.mirrored, hfov=hfov)
         result.update(body=joints, body_color=colors, body_present=present)
+    return result
+
+
+def _extract_chunk(job: tuple[str, int, int | None, dict]) -> dict[str, np.ndarray]:
+    import cv2
+
+    cv2.setNumThreads(1)
+    video, start, count, options = job
+    detector = HandDetector()
+    try:
+        return extract_video(video, detector, start=start, max_frames=count, raise_no_person=False, **options)
+    finally:
+        detector.close()
+
+
+_PER_FRAME = ("landmarks", "detected", "score", "anchors", "person", "body", "body_color", "body_present")
+
+
+def extract_video_parallel(video_path: str | Path, workers: int, *, min_chunk: int = 64, raise_no_person: bool = True,
+                           **options) -> dict[str, np.ndarray]:
+    """:func:`extract_video` of one video (MediaPipe Pose guide, default detector) split into ``workers``
+    consecutive chunks extracted in parallel processes, then joined; for one person only (with two, the
+    trackers of two chunks may order the people differently). Falls back to one process when the video is
+    shorter than ``workers x min_chunk`` frames or its length is unknown. Pose tracking restarts at each
+    chunk's first frame, as it would after a lost person."""
+    import cv2
+
+    video_path = Path(video_path)
+    if options.get("max_persons", 1) != 1:
+        raise ValueError("parallel extraction handles one person; use extract_video for two")
+    cap = _open_video(video_path)
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    cap.release()
+    workers = min(workers, total // min_chunk) if total > 0 else 1
+    if workers <= 1:
+        detector = HandDetector()
+        try:
+            return extract_video(video_path, detector, raise_no_person=raise_no_person, **options)
+        finally:
+            detector.close()
+    bounds = np.linspace(0, total, workers + 1).round().astype(int)
+    # The last chunk runs to the end: a container's frame count can be off.
+    jobs = [(str(video_path), int(a), int(b - a) if k < workers - 1 else None, dict(options, progress=False))
+            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+
+    try:
+        # an executor, not a Pool: workers that cannot start (e.g. a __main__ read from stdin) raise, not hang
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            parts = list(pool.map(_extract_chunk, jobs))
+    except BrokenProcessPool:
+        log.warning("%s: parallel extraction could not start its processes; extracting in this one", video_path)
+        return extract_video_parallel(video_path, 1, raise_no_person=raise_no_person, **options)
+    result = dict(parts[0])
+    for key in _PER_FRAME:
+        if key in result:
+            result[key] = np.concatenate([p[key] for p in parts])
+    if not result["person"].any() and raise_no_person:
+        raise NoPersonError(video_path, "no person found in any frame")
     return result
 
 

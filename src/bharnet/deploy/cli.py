@@ -48,8 +48,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.video.exists():
         raise FileNotFoundError(f"{args.video}: no such video file")
     try:
+        from ..data.prepare import default_workers
+
+        workers = args.workers or (default_workers() if args.persons == 1 else 1)
         result = predict_video(args.video, predictors, window=args.window, stride=args.stride, mirrored=args.mirrored,
-                               max_persons=args.persons, top_k=args.top_k, progress=not args.quiet, hfov=args.hfov)
+                               max_persons=args.persons, top_k=args.top_k, progress=not args.quiet, hfov=args.hfov,
+                               workers=workers)
     except Exception as e:
         from ..data.hands import NoPersonError
 
@@ -107,6 +111,9 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stream", action="store_true", help="label as the video plays; VIDEO may be a camera index")
     p.add_argument("--max-frames", type=int, help="with --stream: stop after this many frames")
     p.add_argument("--threads", type=int, help="CPU threads of the model (default: all)")
+    p.add_argument("--workers", type=int,
+                   help="processes extracting parts of the video at once (one person only; default: every core "
+                        "with --persons 1, else 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 

@@ -221,12 +221,13 @@ def roi_inputs(video: str | Path, skeletons: dict[str, np.ndarray], windows: lis
 
 def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, window: int = 64,
                   stride: int = 32, mirrored: bool = False, max_persons: int = 2, top_k: int = 5, detector=None,
-                  progress: bool = True, hfov: float = 70.0) -> VideoPrediction:
+                  progress: bool = True, hfov: float = 70.0, workers: int = 1) -> VideoPrediction:
     """Extract the skeletons of ``video``, slide a ``window``-frame window by ``stride`` frames and
     classify each (``window=0``: the whole clip as one window, the convention of trimmed-clip datasets).
 
     Several predictors (e.g. the joint and the bone model) form a score ensemble: their logits are summed,
-    each model fed its own input length and modality.
+    each model fed its own input length and modality. ``workers > 1`` extracts consecutive parts of the
+    video in parallel processes (one person only; :func:`bharnet.data.hands.extract_video_parallel`).
 
     Raises :class:`bharnet.data.hands.NoPersonError` when Pose finds nobody in any frame.
     """
@@ -236,17 +237,20 @@ def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, 
         if len(p.spec.class_names) != len(names):
             raise ValueError(f"{p.source}: {len(p.spec.class_names)} classes, {predictors[0].source} has "
                              f"{len(names)}; an ensemble needs the same classes")
-    from ..data.hands import HandDetector, extract_video
+    from ..data.hands import HandDetector, extract_video, extract_video_parallel
 
     t0 = time.perf_counter()
-    own = detector is None
-    detector = detector or HandDetector()
-    try:
-        skeletons = extract_video(video, detector, mirrored=mirrored, body=True, max_persons=max_persons,
-                                  progress=progress, hfov=hfov)
-    finally:
-        if own:
-            detector.close()
+    options = dict(mirrored=mirrored, body=True, max_persons=max_persons, hfov=hfov)
+    if workers > 1 and max_persons == 1 and detector is None:
+        skeletons = extract_video_parallel(video, workers, **options)
+    else:
+        own = detector is None
+        detector = detector or HandDetector()
+        try:
+            skeletons = extract_video(video, detector, progress=progress, **options)
+        finally:
+            if own:
+                detector.close()
     t1 = time.perf_counter()
     frames = len(skeletons["detected"])
     size = frames if window <= 0 else window
