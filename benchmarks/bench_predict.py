@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -33,19 +32,12 @@ import torch
 import bharnet
 from bharnet.deploy.export import export_onnx, onnx_session, select_part
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_models import timed  # noqa: E402 (the sibling benchmark's timer: warm-up, then the median)
+
 DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "ntu" / "samples" / \
     "S001C001P001R001A001_rgb.avi"
 PAPER = dict(num_classes=120, num_frames=64)
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def extraction(video: Path, persons: int, frames: int | None) -> tuple[float, dict]:
@@ -126,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 with torch.inference_mode():
                     model(*inputs)
 
-            t_torch = timed(eager, args.repeats)
-            t_ort = timed(lambda one=one, p=ort_predictor: p(one), args.repeats)
+            t_torch = timed(eager, 1, args.repeats)
+            t_ort = timed(lambda one=one, p=ort_predictor: p(one), 1, args.repeats)
             report["models"][label] = dict(torch_s=t_torch, onnx_s=t_ort, max_abs_diff=diff,
                                            max_abs_logit=float(np.abs(ref).max()), windows=len(ref))
             print(f"{label:40s} eager {t_torch * 1000:7.1f} ms   onnxruntime {t_ort * 1000:7.1f} ms "

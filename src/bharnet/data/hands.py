@@ -43,7 +43,7 @@ import numpy as np
 from .sample import DataFormatError, Sample
 
 __all__ = ["HandDetector", "assign_hands", "PoseGuide", "VideoError", "NoPersonError", "Guide", "ntu_guide",
-           "extract_video", "extract_video_parallel", "save_hands", "load_hands", "interpolate_missing",
+           "extract_video", "extract_video_parallel", "read_frames", "save_hands", "load_hands", "interpolate_missing",
            "normalize_hands", "attach_hands", "extract_dataset", "ExtractReport", "parse_shard", "shard_items",
            "require_mediapipe", "NORMALIZATIONS"]
 
@@ -266,6 +266,26 @@ def _open_video(path: Path):
     if not cap.isOpened():
         raise VideoError(path, "cannot be opened as a video (unknown container or codec)")
     return cap
+
+
+def read_frames(path: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
+    """The RGB frames of a video at ``indices`` (a dict; frames past the end are absent). Sequential decoding:
+    seeking is unreliable in AVI files."""
+    import cv2
+
+    cap = _open_video(Path(path))
+    wanted, frames, index = set(indices), {}, 0
+    try:
+        while wanted and index <= max(wanted):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if index in wanted:
+                frames[index] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()
+    return frames
 
 
 def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_path: str | Path | None = None,

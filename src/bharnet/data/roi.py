@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import hands
 from .hands import VIDEO_SUFFIXES, VideoError
 from .sample import DataFormatError
 from .store import DatasetStore
@@ -46,28 +47,11 @@ def find_video(videos: Path, name: str) -> Path | None:
 
 
 def read_frames(path: Path, wanted: list[int]) -> list[np.ndarray]:
-    """The RGB frames at the given indices (sequential decoding: seeking is unreliable in AVI files)."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise VideoError(path, "cannot be opened as a video")
-    targets = sorted(set(wanted))
-    got: dict[int, np.ndarray] = {}
-    index = 0
-    try:
-        while targets and index <= targets[-1]:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if index in targets:
-                got[index] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            index += 1
-    finally:
-        cap.release()
-    missing = [t for t in targets if t not in got]
+    """The RGB frames at the given indices, in that order; a :class:`VideoError` names the first one missing."""
+    got = hands.read_frames(path, wanted)
+    missing = [t for t in wanted if t not in got]
     if missing:
-        raise VideoError(path, f"has {index} decodable frames; frame {missing[0]} is needed")
+        raise VideoError(path, f"has fewer than {missing[0] + 1} decodable frames; frame {missing[0]} is needed")
     return [got[t] for t in wanted]
 
 

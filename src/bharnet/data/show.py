@@ -35,26 +35,6 @@ def _draw_skeleton(ax, xy: np.ndarray, pairs, colour: str, alpha: float = 1.0, m
     ax.scatter(xy[:, 0], xy[:, 1], s=marker_size, color=colour, alpha=alpha, zorder=3)
 
 
-def _read_frames(video: Path, indices: list[int]) -> dict[int, np.ndarray]:
-    import cv2
-
-    from .hands import _open_video
-
-    cap = _open_video(video)
-    wanted, frames, i = set(indices), {}, 0
-    try:
-        while len(frames) < len(wanted):
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if i in wanted:
-                frames[i] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            i += 1
-    finally:
-        cap.release()
-    return frames
-
-
 def show_sample(sample: Sample, out: str | Path, *, num_frames: int = 6, body_layout: str | None = None,
                 video: str | Path | None = None, hands_file: str | Path | None = None,
                 class_name: str | None = None) -> Path:
@@ -76,8 +56,10 @@ def show_sample(sample: Sample, out: str | Path, *, num_frames: int = 6, body_la
     if video is not None:
         if "video_frame" not in sample.extras:
             raise ValueError(f"sample {sample.name} has no video frame index; cannot overlay the video")
+        from .hands import read_frames
+
         video_frame = sample.extras["video_frame"]
-        frames = _read_frames(Path(video), [int(video_frame[t]) for t in steps])
+        frames = read_frames(Path(video), [int(video_frame[t]) for t in steps])
         rows.append("rgb")
     raw = None
     if hands_file is not None:
