@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..utils.commands import guarded
+from ..utils.commands import add_pose_options, guarded
 
 __all__ = ["add_data_parser"]
 
@@ -230,11 +230,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                                     "exactly the skeletons `bharnet predict` gives it.")
     p.add_argument("videos", nargs="+", help="a folder of videos or video files")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--persons", type=int, default=2, choices=(1, 2), help="people tracked (default 2)")
-    p.add_argument("--mirrored", action="store_true",
-                   help="the videos are mirror images (Kinect colour streams: NTU RGB+D, PKU-MMD)")
-    p.add_argument("--hfov", type=float, default=70.0,
-                   help="the camera's horizontal field of view in degrees, for the depth (default 70; Kinect v2: 84)")
+    add_pose_options(p)
     p.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
     p.add_argument("--workers", type=int, help="processes (default: every core)")
     p.add_argument("--limit", type=int, help="process at most N videos of this shard")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..utils.commands import guarded
+from ..utils.commands import add_pose_options, guarded
 
 __all__ = ["add_deploy_parsers"]
 
@@ -101,11 +101,7 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--window", type=int, default=64, help="frames per window (default 64; 0: the whole video)")
     p.add_argument("--stride", type=int, default=32, help="frames between windows (default 32)")
     p.add_argument("--top-k", type=int, default=5, help="actions listed per window (default 5)")
-    p.add_argument("--persons", type=int, default=2, choices=(1, 2), help="people tracked (default 2)")
-    p.add_argument("--mirrored", action="store_true",
-                   help="the video is a mirror image (Kinect colour streams: NTU RGB+D, PKU-MMD)")
-    p.add_argument("--hfov", type=float, default=70.0,
-                   help="the camera's horizontal field of view in degrees, for the depth (default 70; Kinect v2: 84)")
+    add_pose_options(p)
     p.add_argument("--sheet", type=Path, metavar="PNG", help="write a contact sheet of frames with the overlay")
     p.add_argument("--annotate", type=Path, metavar="VIDEO", help="write the video with the overlay (.mp4/.avi)")
     p.add_argument("--stream", action="store_true", help="label as the video plays; VIDEO may be a camera index")

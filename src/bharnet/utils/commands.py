@@ -9,7 +9,7 @@ from collections.abc import Callable
 from ..checkpoint import CheckpointError
 from ..data.sample import DataFormatError
 
-__all__ = ["guarded", "EXPECTED_ERRORS"]
+__all__ = ["guarded", "EXPECTED_ERRORS", "add_pose_options"]
 
 EXPECTED_ERRORS = (CheckpointError, DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError,
                    KeyError)
@@ -32,3 +32,13 @@ def guarded(name: Callable[[argparse.Namespace], str], on_interrupt: str):
                 return 130
         return run
     return wrap
+
+
+def add_pose_options(parser: argparse.ArgumentParser) -> None:
+    """The options of skeleton extraction with MediaPipe Pose (``extract-body``, ``predict``)."""
+    parser.add_argument("--persons", type=int, default=2, choices=(1, 2), help="people tracked (default 2)")
+    parser.add_argument("--mirrored", action="store_true",
+                        help="the video is a mirror image (Kinect colour streams: NTU RGB+D, PKU-MMD)")
+    parser.add_argument("--hfov", type=float, default=70.0,
+                        help="the camera's horizontal field of view in degrees, for the depth (default 70; "
+                             "Kinect v2: 84)")
