@@ -88,3 +88,30 @@ def test_chunked_inference_gives_the_same_result():
         b.eval_chunk = 0
         whole = b(x)
     torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cin,cout", [(3, 8), (8, 8), (8, 4)])
+@pytest.mark.parametrize("adjacency", ["learnable", "importance", "fixed"])
+def test_static_graph_conv_equals_projection_then_aggregation(cin, cout, adjacency):
+    """Whichever order the layer picks, it computes sum_k A_k (W_k x + b_k), values and gradients."""
+    from bharnet.graphs import get_layout
+    from bharnet.models.layers import StaticGraphConv
+
+    torch.manual_seed(0)
+    A = torch.from_numpy(get_layout("ntu_rgbd").adjacency("spatial")).float()
+    layer = StaticGraphConv(cin, cout, A, adjacency=adjacency)
+    with torch.no_grad():
+        layer.conv.bias.normal_()
+        if adjacency == "importance":
+            layer.importance.uniform_(0.5, 1.5)
+    x = torch.randn(3, cin, 25, 7, requires_grad=True)
+    y = layer(x)
+    k = A.shape[0]
+    h = torch.nn.functional.conv2d(x, layer.conv.weight, layer.conv.bias).view(3, cout, k, 25, 7)
+    ref = torch.einsum("kvu,bckut->bcvt", layer.subsets(), h)
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, [x, *layer.parameters()], g)
+    grads_ref = torch.autograd.grad(ref, [x, *layer.parameters()], g)
+    for got, want in zip(grads, grads_ref):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

@@ -286,13 +286,20 @@ class StaticGraphConv(nn.Module):
     ``"importance"``: fixed A times a learnable edge-importance mask initialised to 1 (ST-GCN);
     ``"fixed"``: a buffer.
 
+    Both steps are linear, so they commute: with fewer input than output channels (DeGCN's stem,
+    3 -> 64; ST-GCN's widening blocks) the graph is applied to the input first and the
+    projection maps ``C_in * K`` aggregated channels to ``C_out``. The multiply-adds of the
+    projection are the same, the aggregation runs on ``C_in`` instead of ``C_out`` channels and
+    the ``K * C_out``-channel intermediate is never made; the result equals the projection-first
+    order up to float rounding. Parameters keep the reference layout either way.
+
     Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, A: Tensor, adjacency: str = "learnable") -> None:
         super().__init__()
         self.num_subsets, v, _ = A.shape
-        self.out_channels = out_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
         # output channels ordered (c, k) so that h views as (B, C_out, K*V, T) without a copy
         self.conv = nn.Conv2d(in_channels, out_channels * self.num_subsets, 1)
         self.adjacency = adjacency
@@ -305,17 +312,36 @@ class StaticGraphConv(nn.Module):
         else:
             raise ValueError(f"adjacency must be 'learnable', 'importance' or 'fixed', got {adjacency!r}")
 
+    def subsets(self) -> Tensor:
+        """The effective adjacency ``(K, V, V)``."""
+        return self.A * self.importance if self.adjacency == "importance" else self.A
+
     def graph(self) -> Tensor:
-        A = self.A * self.importance if self.adjacency == "importance" else self.A
+        A = self.subsets()
         return A.permute(1, 0, 2).reshape(A.shape[1], -1)  # (V, K*V)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.in_channels < self.out_channels:
+            return self._aggregate_first(x)
         b, _, v, t = x.shape
         c = self.out_channels
         h = self.conv(x).view(b * c, self.num_subsets * v, t)
         # out[b, c] = A_cat (V, K*V) @ h[b, c]: the shared matrix as a stride-0 batch, no copy
         graph = self.graph().to(h.dtype).expand(b * c, -1, -1)
         return torch.bmm(graph, h).view(b, c, v, t)
+
+    def _aggregate_first(self, x: Tensor) -> Tensor:
+        b, cin, v, t = x.shape
+        c, k = self.out_channels, self.num_subsets
+        A = self.subsets().to(x.dtype)
+        # z[b, i, k] = A_k @ x[b, i]: rows (k, v) of the stacked graph, batch over (b, i)
+        z = torch.bmm(A.reshape(1, k * v, v).expand(b * cin, -1, -1), x.reshape(b * cin, v, t))
+        # the projection's weight W[(c, k), i] reordered to act on the (i, k) channels of z
+        weight = self.conv.weight.view(c, k, cin).transpose(1, 2).reshape(c, cin * k)
+        y = grouped_pointwise(z.view(b, cin * k, v, t), weight, None)
+        # the bias passes through the graph too: sum_k bias[c, k] * (row sums of A_k)[v]
+        shift = self.conv.bias.view(c, k) @ A.sum(-1)  # (C_out, V)
+        return y.add_(shift.view(1, c, v, 1))
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         x = inputs[0]
