@@ -402,7 +402,9 @@ class TopologyRefinedGraphConv(nn.Module):
             shared = self.A[s].to(x.dtype).view(1, v * v).expand(c, -1)  # A_k, the same for every channel
             topo = grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], b_w[s], g, shared).view(b * c, v, v)
             h = grouped_pointwise(x, w_v[s], b_v[s], g).view(b * c, v, t)
-            out = torch.bmm(topo, h) if out is None else torch.baddbmm(out, topo, h)
+            # in place: neither product's backward needs ``out``, and the out-of-place form
+            # copies the whole accumulator first
+            out = torch.bmm(topo, h) if out is None else out.baddbmm_(topo, h)
         return out.view(b, c, v, t)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
