@@ -115,3 +115,25 @@ def test_static_graph_conv_equals_projection_then_aggregation(cin, cout, adjacen
     grads_ref = torch.autograd.grad(ref, [x, *layer.parameters()], g)
     for got, want in zip(grads, grads_ref):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.parametrize("t", [1, 2, 7, 8])
+@pytest.mark.parametrize("ties", [False, True])
+def test_temporal_max_pool_equals_max_pool2d(stride, t, ties):
+    from bharnet.models.layers import temporal_max_pool
+
+    torch.manual_seed(t)
+    base = torch.randint(0, 3, (2, 12, 5, t)).float() if ties else torch.randn(2, 12, 5, t)
+    x = base[:, 4:].clone().requires_grad_()  # a channel slice, as in the temporal module
+    x_ref = base[:, 4:].clone().requires_grad_()
+    y = temporal_max_pool(x, stride)
+    y_ref = torch.nn.functional.max_pool2d(x_ref, (1, 3), stride=(1, stride), padding=(0, 1))
+    assert torch.equal(y, y_ref)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y_ref.backward(g)
+    # the same frames receive the same terms; only the order of summation differs
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
+    with torch.no_grad():
+        assert torch.equal(temporal_max_pool(x, stride), y_ref)

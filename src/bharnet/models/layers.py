@@ -236,6 +236,51 @@ class DeformableTemporalConv(nn.Module):
                     paper_params=self.weight.numel() + self.bias.numel() + 2 * self.out_channels)
 
 
+class _TemporalMaxPool(torch.autograd.Function):
+    """``F.max_pool2d(x, (1, 3), (1, stride), (0, 1))`` on ``(B, C, V, T)`` with the same values and
+    gradients (ties go to the earliest frame of the window, as in max pooling), but computed by the
+    one-dimensional pooling kernel and a mask-based backward. The two-dimensional kernel with
+    indices runs at a tenth of the speed on these narrow windows."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, stride: int) -> Tensor:  # type: ignore[override]
+        b, c, v, t = x.shape
+        y = F.max_pool1d(x.reshape(b, c * v, t), 3, stride, 1).view(b, c, v, -1)
+        ctx.save_for_backward(x, y)
+        ctx.stride = stride
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        x, y = ctx.saved_tensors
+        s, t, t_out = ctx.stride, x.shape[-1], y.shape[-1]
+        gx = torch.zeros_like(x)
+        taken = torch.zeros_like(y, dtype=torch.bool)
+        # window j holds frames s*j - 1, s*j, s*j + 1 (those inside the sequence), in that order
+        for shift in (-1, 0, 1):
+            first = 1 if shift < 0 else 0  # window 0 has no previous frame
+            last = min(t_out, (t - 1 - shift) // s + 1)  # windows whose frame s*j + shift exists
+            if last <= first:
+                continue
+            frames = slice(s * first + shift, s * (last - 1) + shift + 1, s)
+            win = slice(first, last)
+            hit = (x[..., frames] == y[..., win]) & ~taken[..., win] if shift < 1 else ~taken[..., win]
+            taken[..., win] |= hit
+            gx[..., frames] += grad[..., win] * hit
+        return gx, None
+
+
+def temporal_max_pool(x: Tensor, stride: int = 1) -> Tensor:
+    """Max over frames ``(t-1, t, t+1)`` (the sequence padded with -inf), every ``stride``-th frame.
+
+    Shapes: ``(B, C, V, T) -> (B, C, V, (T - 1) // stride + 1)``.
+    """
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _TemporalMaxPool.apply(x, stride)
+    b, c, v, t = x.shape
+    return F.max_pool1d(x.reshape(b, c * v, t), 3, stride, 1).view(b, c, v, -1)
+
+
 class MultiScaleTemporal(nn.Module):
     """Four-branch multi-scale temporal module of CTR-GCN and DeGCN.
 
@@ -272,7 +317,7 @@ class MultiScaleTemporal(nn.Module):
         c = self.branch_channels
         h = self.act(self.proj(x))
         outs = [op(h[:, i * c:(i + 1) * c]) for i, op in enumerate(self.temporal)]
-        pooled = F.max_pool2d(h[:, 2 * c:], (1, 3), stride=(1, self.stride), padding=(0, 1))
+        pooled = temporal_max_pool(h[:, 2 * c:], self.stride)
         outs += [self.pool_bn(pooled), self.strided(x)]
         return torch.cat(outs, 1)
 
