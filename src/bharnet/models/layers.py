@@ -440,17 +440,26 @@ class TopologyRefinedGraphConv(nn.Module):
         q = self.conv_q(xm).view(b, g, k, j, v)
         kk = self.conv_k(xm).view(b, g, k, j, v)
         w_v, b_v = self.conv_v.weight.view(k, c, -1), self.conv_v.bias.view(k, c)
-        w_w, b_w = self.conv_w.weight.view(k, c, j) * self.alpha, self.conv_w.bias.view(k, c) * self.alpha
+        w_w = self.conv_w.weight.view(k, c, j) * self.alpha
+        # the part of every channel's topology that does not depend on the sample:
+        # alpha * b_w[c] + A_k, added once
+        shift = self.conv_w.bias.view(k, c, 1) * self.alpha + self.A.to(x.dtype).view(k, 1, v * v)
+        # conv_v's bias passes through the topology: W (h + b 1^T) = W h + b * rowsum(W) 1^T, and
+        # the row sums of W follow from those of the relations, so h itself never gets a bias
+        bias = None
         out = None
         for s in range(k):
             rel = torch.tanh(q[:, :, s].unsqueeze(-1) - kk[:, :, s].unsqueeze(-2))  # (B, G, J, V, V)
-            shared = self.A[s].to(x.dtype).view(1, v * v).expand(c, -1)  # A_k, the same for every channel
-            topo = grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], b_w[s], g, shared).view(b * c, v, v)
-            h = grouped_pointwise(x, w_v[s], b_v[s], g).view(b * c, v, t)
+            topo = grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], None, g, shift[s]).view(b * c, v, v)
+            h = grouped_pointwise(x, w_v[s], None, g).view(b * c, v, t)
             # in place: neither product's backward needs ``out``, and the out-of-place form
             # copies the whole accumulator first
             out = torch.bmm(topo, h) if out is None else out.baddbmm_(topo, h)
-        return out.view(b, c, v, t)
+            row_sums = grouped_pointwise(rel.sum(-1).reshape(b, g * j, v, 1), w_w[s], None, g,
+                                         shift[s].view(c, v, v).sum(-1))  # (B, C, V, 1)
+            term = row_sums * b_v[s].view(1, c, 1, 1)
+            bias = term if bias is None else bias + term
+        return out.view(b, c, v, t).add_(bias)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         x = inputs[0]
