@@ -137,3 +137,20 @@ def test_temporal_max_pool_equals_max_pool2d(stride, t, ties):
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
     with torch.no_grad():
         assert torch.equal(temporal_max_pool(x, stride), y_ref)
+
+
+@pytest.mark.parametrize("name", ["degcn", "ctrgcn", "stgcn"])
+def test_folded_batch_norms_give_the_eval_output(name):
+    """Eval mode folds the norms into the layers before them; the output is the unfolded one."""
+    from conftest import perturb_
+
+    from bharnet.models.layers import batch_norm_folding
+
+    backbone = perturb_(create_backbone(name, base_channels=16, num_frames=16)).eval()
+    x = torch.randn(2, 3, 16, 25, 2)
+    with torch.no_grad():
+        folded = backbone(x)
+        with batch_norm_folding(False):
+            plain = backbone(x)
+    torch.testing.assert_close(folded, plain, rtol=1e-4, atol=1e-4 * plain.abs().max().item())
+    assert not torch.equal(folded, plain)  # the folded path ran (rounding differs)

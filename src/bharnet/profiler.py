@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from .models.layers import Cost
+from .models.layers import Cost, batch_norm_folding
 
 __all__ = ["Profile", "profile_model", "example_inputs", "PAPER_ROWS", "paper_table", "format_table"]
 
@@ -121,7 +121,8 @@ def profile_model(model: nn.Module, inputs: Sequence[Tensor] | None = None) -> P
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        # the paper prices every norm layer, so none may be folded away for this call
+        with torch.no_grad(), batch_norm_folding(False):
             model(*inputs)
     finally:
         for h in handles:

@@ -14,15 +14,19 @@ convention (what thop 0.1.1 reports for the reference implementation) and in ful
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Cost", "InputNorm", "ConvBN", "Zero", "Identity", "TemporalConv", "DeformableTemporalConv",
-           "MultiScaleTemporal", "StaticGraphConv", "TopologyRefinedGraphConv", "GraphConvUnit", "GCNBlock",
-           "PointwiseConv", "grouped_pointwise", "make_activation"]
+__all__ = ["Cost", "batch_norm_folding", "folded_batch_norm", "InputNorm", "ConvBN", "Zero", "Identity",
+           "TemporalConv", "DeformableTemporalConv", "MultiScaleTemporal", "StaticGraphConv",
+           "TopologyRefinedGraphConv", "GraphConvUnit", "GCNBlock", "PointwiseConv", "grouped_pointwise",
+           "make_activation", "temporal_max_pool"]
 
 
 @dataclass
@@ -44,6 +48,39 @@ def make_activation(name: str) -> nn.Module:
     if name == "leaky_relu":
         return nn.LeakyReLU(0.1, inplace=True)
     raise ValueError(f"unknown activation {name!r}; expected 'relu' or 'leaky_relu'")
+
+
+_FOLD_BATCH_NORM: ContextVar[bool] = ContextVar("bharnet_fold_batch_norm", default=True)
+
+
+@contextmanager
+def batch_norm_folding(enabled: bool) -> Iterator[None]:
+    """Switch the folding of eval-mode batch norms into the preceding layer on or off.
+
+    In eval mode a BatchNorm is a per-channel affine map, so the layers before it (1x1 and
+    temporal convolutions, graph convolutions) fold it into their weights for that call: one pass
+    over the activations fewer per norm, the same result up to float rounding. The profiler turns
+    it off, so that the norm layers are priced as the paper prices them.
+    """
+    token = _FOLD_BATCH_NORM.set(enabled)
+    try:
+        yield
+    finally:
+        _FOLD_BATCH_NORM.reset(token)
+
+
+def folded_batch_norm(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor] | None:
+    """``(scale, shift)`` with ``bn(y) == y * scale + shift`` per channel, when ``bn`` is in eval mode
+    with running statistics and folding is on; else None."""
+    if bn.training or not bn.track_running_stats or not _FOLD_BATCH_NORM.get():
+        return None
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    return scale, shift
 
 
 class Zero(nn.Module):
@@ -70,10 +107,17 @@ class PointwiseConv(nn.Conv2d):
                  ) -> None:
         super().__init__(in_channels, out_channels, 1, stride=(1, stride), groups=groups, bias=bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, affine: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``affine=(scale, shift)``: return ``conv(x) * scale + shift`` per output channel, with the
+        map folded into the weights (a following eval-mode batch norm)."""
         if self.stride[1] > 1:
             x = x[..., ::self.stride[1]]
-        return grouped_pointwise(x, self.weight, self.bias, self.groups)
+        weight, bias = self.weight, self.bias
+        if affine is not None:
+            scale, shift = affine
+            weight = weight.view(self.out_channels, -1) * scale[:, None]
+            bias = shift if bias is None else bias * scale + shift
+        return grouped_pointwise(x, weight, bias, self.groups)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         macs = output.numel() * (self.in_channels // self.groups)
@@ -113,6 +157,11 @@ class ConvBN(nn.Sequential):
                 nn.Conv2d(in_channels, out_channels, kernel, stride=(1, stride), padding=pad, dilation=(1, dilation),
                           groups=groups))
         super().__init__(conv, nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        conv, bn = self[0], self[1]
+        affine = folded_batch_norm(bn) if isinstance(conv, PointwiseConv) else None
+        return conv(x, affine) if affine is not None else bn(conv(x))
 
 
 class InputNorm(nn.Module):
@@ -225,8 +274,12 @@ class DeformableTemporalConv(nn.Module):
         start = first + pad_left
         if start:
             x = x[..., start:]
-        y = F.conv2d(x, kernel, self.bias, stride=(1, self.stride))
-        return self.bn(y[..., :t_out])
+        affine = folded_batch_norm(self.bn)
+        if affine is None:
+            return self.bn(F.conv2d(x, kernel, self.bias, stride=(1, self.stride))[..., :t_out])
+        scale, shift = affine
+        y = F.conv2d(x, kernel * scale.view(-1, 1, 1, 1), self.bias * scale + shift, stride=(1, self.stride))
+        return y[..., :t_out]
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         # the released layer: Conv3d(C, C, (eta, 1, 1)) on (B, C, eta, T_out, V), then BatchNorm3d
@@ -275,7 +328,8 @@ def temporal_max_pool(x: Tensor, stride: int = 1) -> Tensor:
 
     Shapes: ``(B, C, V, T) -> (B, C, V, (T - 1) // stride + 1)``.
     """
-    if torch.is_grad_enabled() and x.requires_grad:
+    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace cannot hold a Python Function
+    if torch.is_grad_enabled() and x.requires_grad and not exporting:
         return _TemporalMaxPool.apply(x, stride)
     b, c, v, t = x.shape
     return F.max_pool1d(x.reshape(b, c * v, t), 3, stride, 1).view(b, c, v, -1)
@@ -365,28 +419,30 @@ class StaticGraphConv(nn.Module):
         A = self.subsets()
         return A.permute(1, 0, 2).reshape(A.shape[1], -1)  # (V, K*V)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.in_channels < self.out_channels:
-            return self._aggregate_first(x)
-        b, _, v, t = x.shape
-        c = self.out_channels
-        h = self.conv(x).view(b * c, self.num_subsets * v, t)
-        # out[b, c] = A_cat (V, K*V) @ h[b, c]: the shared matrix as a stride-0 batch, no copy
-        graph = self.graph().to(h.dtype).expand(b * c, -1, -1)
-        return torch.bmm(graph, h).view(b, c, v, t)
-
-    def _aggregate_first(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, affine: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``affine=(scale, shift)``: per output channel ``out * scale + shift``, folded into the
+        projection (a following eval-mode batch norm)."""
         b, cin, v, t = x.shape
         c, k = self.out_channels, self.num_subsets
-        A = self.subsets().to(x.dtype)
-        # z[b, i, k] = A_k @ x[b, i]: rows (k, v) of the stacked graph, batch over (b, i)
-        z = torch.bmm(A.reshape(1, k * v, v).expand(b * cin, -1, -1), x.reshape(b * cin, v, t))
-        # the projection's weight W[(c, k), i] reordered to act on the (i, k) channels of z
-        weight = self.conv.weight.view(c, k, cin).transpose(1, 2).reshape(c, cin * k)
-        y = grouped_pointwise(z.view(b, cin * k, v, t), weight, None)
-        # the bias passes through the graph too: sum_k bias[c, k] * (row sums of A_k)[v]
-        shift = self.conv.bias.view(c, k) @ A.sum(-1)  # (C_out, V)
-        return y.add_(shift.view(1, c, v, 1))
+        weight, bias = self.conv.weight.view(c, k, cin), self.conv.bias.view(c, k)
+        if affine is not None:
+            weight, bias = weight * affine[0].view(c, 1, 1), bias * affine[0].view(c, 1)
+        if self.in_channels < self.out_channels:
+            A = self.subsets().to(x.dtype)
+            # z[b, i, k] = A_k @ x[b, i]: rows (k, v) of the stacked graph, batch over (b, i)
+            z = torch.bmm(A.reshape(1, k * v, v).expand(b * cin, -1, -1), x.reshape(b * cin, v, t))
+            # the projection's weight W[(c, k), i] reordered to act on the (i, k) channels of z
+            y = grouped_pointwise(z.view(b, cin * k, v, t), weight.transpose(1, 2).reshape(c, cin * k), None)
+            # the bias passes through the graph too: sum_k bias[c, k] * (row sums of A_k)[v]
+            shift = bias @ A.sum(-1)  # (C_out, V)
+            if affine is not None:
+                shift = shift + affine[1].view(c, 1)
+            return y.add_(shift.view(1, c, v, 1))
+        h = F.conv2d(x, weight.view(c * k, cin, 1, 1), bias.reshape(c * k)).view(b * c, k * v, t)
+        # out[b, c] = A_cat (V, K*V) @ h[b, c]: the shared matrix as a stride-0 batch, no copy
+        graph = self.graph().to(h.dtype).expand(b * c, -1, -1)
+        y = torch.bmm(graph, h).view(b, c, v, t)
+        return y if affine is None else y.add_(affine[1].view(1, c, 1, 1))
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         x = inputs[0]
@@ -433,13 +489,17 @@ class TopologyRefinedGraphConv(nn.Module):
         self.alpha = nn.Parameter(torch.zeros(1))
         self.A = nn.Parameter(A.clone())
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, affine: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``affine=(scale, shift)``: per output channel ``out * scale + shift``, folded into
+        ``conv_v`` (a following eval-mode batch norm)."""
         b, _, v, t = x.shape
         g, k, c, j = self.groups, self.num_subsets, self.out_channels, self.rel // self.groups
         xm = x.mean(-1)  # (B, C_in, V)
         q = self.conv_q(xm).view(b, g, k, j, v)
         kk = self.conv_k(xm).view(b, g, k, j, v)
         w_v, b_v = self.conv_v.weight.view(k, c, -1), self.conv_v.bias.view(k, c)
+        if affine is not None:  # every term of out[c] is linear in conv_v's row c
+            w_v, b_v = w_v * affine[0].view(1, c, 1), b_v * affine[0].view(1, c)
         w_w = self.conv_w.weight.view(k, c, j) * self.alpha
         # the part of every channel's topology that does not depend on the sample:
         # alpha * b_w[c] + A_k, added once
@@ -459,6 +519,8 @@ class TopologyRefinedGraphConv(nn.Module):
                                          shift[s].view(c, v, v).sum(-1))  # (B, C, V, 1)
             term = row_sums * b_v[s].view(1, c, 1, 1)
             bias = term if bias is None else bias + term
+        if affine is not None:
+            bias = bias + affine[1].view(1, c, 1, 1)
         return out.view(b, c, v, t).add_(bias)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
@@ -488,7 +550,9 @@ class GraphConvUnit(nn.Module):
         self.act = make_activation(act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)) + self.down(x))
+        affine = folded_batch_norm(self.bn)
+        y = self.bn(self.conv(x)) if affine is None else self.conv(x, affine)
+        return self.act(y + self.down(x))
 
 
 class GCNBlock(nn.Module):
