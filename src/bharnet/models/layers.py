@@ -552,7 +552,8 @@ class GraphConvUnit(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         affine = folded_batch_norm(self.bn)
         y = self.bn(self.conv(x)) if affine is None else self.conv(x, affine)
-        return self.act(y + self.down(x))
+        # in place: y is a fresh tensor whose producer's backward does not need it
+        return self.act(_add_residual(y, self.down, x))
 
 
 class GCNBlock(nn.Module):
@@ -564,7 +565,16 @@ class GCNBlock(nn.Module):
         self.act = make_activation(act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.temporal(self.spatial(x)) + self.residual(x))
+        return self.act(_add_residual(self.temporal(self.spatial(x)), self.residual, x))
+
+
+def _add_residual(y: Tensor, branch: nn.Module, x: Tensor) -> Tensor:
+    """``y + branch(x)``, in place on ``y`` (a fresh output of batch norm, concatenation or a
+    product, none of which needs its output for the backward pass); nothing for a switched-off
+    branch."""
+    if isinstance(branch, Zero):
+        return y
+    return y.add_(branch(x))
 
 
 def kaiming_init(module: nn.Module, nonlinearity: str = "leaky_relu", a: float = 0.1) -> None:
