@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Cost", "batch_norm_folding", "folded_batch_norm", "InputNorm", "ConvBN", "Zero", "Identity",
+__all__ = ["Cost", "batch_norm_folding", "folded_batch_norm", "fold_affine", "InputNorm", "ConvBN", "Zero", "Identity",
            "TemporalConv", "DeformableTemporalConv", "MultiScaleTemporal", "StaticGraphConv",
            "TopologyRefinedGraphConv", "GraphConvUnit", "GCNBlock", "PointwiseConv", "grouped_pointwise",
            "make_activation", "temporal_max_pool"]
@@ -83,6 +83,14 @@ def folded_batch_norm(bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor] | None:
     return scale, shift
 
 
+def fold_affine(weight: Tensor, bias: Tensor | None, affine: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+    """Weight and bias of ``layer(x) * scale + shift`` for a layer linear in its output rows
+    (``weight``: ``(C_out, ...)``, ``bias``: ``(C_out,)`` or None)."""
+    scale, shift = affine
+    weight = weight * scale.view(-1, *([1] * (weight.dim() - 1)))
+    return weight, shift if bias is None else bias * scale + shift
+
+
 class Zero(nn.Module):
     """A residual branch that is switched off."""
 
@@ -112,11 +120,7 @@ class PointwiseConv(nn.Conv2d):
         map folded into the weights (a following eval-mode batch norm)."""
         if self.stride[1] > 1:
             x = x[..., ::self.stride[1]]
-        weight, bias = self.weight, self.bias
-        if affine is not None:
-            scale, shift = affine
-            weight = weight.view(self.out_channels, -1) * scale[:, None]
-            bias = shift if bias is None else bias * scale + shift
+        weight, bias = (self.weight, self.bias) if affine is None else fold_affine(self.weight, self.bias, affine)
         return grouped_pointwise(x, weight, bias, self.groups)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
@@ -277,9 +281,8 @@ class DeformableTemporalConv(nn.Module):
         affine = folded_batch_norm(self.bn)
         if affine is None:
             return self.bn(F.conv2d(x, kernel, self.bias, stride=(1, self.stride))[..., :t_out])
-        scale, shift = affine
-        y = F.conv2d(x, kernel * scale.view(-1, 1, 1, 1), self.bias * scale + shift, stride=(1, self.stride))
-        return y[..., :t_out]
+        kernel, bias = fold_affine(kernel, self.bias, affine)
+        return F.conv2d(x, kernel, bias, stride=(1, self.stride))[..., :t_out]
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         # the released layer: Conv3d(C, C, (eta, 1, 1)) on (B, C, eta, T_out, V), then BatchNorm3d
@@ -297,8 +300,7 @@ class _TemporalMaxPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, stride: int) -> Tensor:  # type: ignore[override]
-        b, c, v, t = x.shape
-        y = F.max_pool1d(x.reshape(b, c * v, t), 3, stride, 1).view(b, c, v, -1)
+        y = _max_pool_frames(x, stride)
         ctx.save_for_backward(x, y)
         ctx.stride = stride
         return y
@@ -331,6 +333,10 @@ def temporal_max_pool(x: Tensor, stride: int = 1) -> Tensor:
     exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace cannot hold a Python Function
     if torch.is_grad_enabled() and x.requires_grad and not exporting:
         return _TemporalMaxPool.apply(x, stride)
+    return _max_pool_frames(x, stride)
+
+
+def _max_pool_frames(x: Tensor, stride: int) -> Tensor:
     b, c, v, t = x.shape
     return F.max_pool1d(x.reshape(b, c * v, t), 3, stride, 1).view(b, c, v, -1)
 
