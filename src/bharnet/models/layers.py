@@ -376,8 +376,11 @@ class MultiScaleTemporal(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         c = self.branch_channels
         h = self.act(self.proj(x))
-        outs = [op(h[:, i * c:(i + 1) * c]) for i, op in enumerate(self.temporal)]
-        pooled = temporal_max_pool(h[:, 2 * c:], self.stride)
+        # one split (its backward is one concatenation) rather than slices (each backward fills a
+        # zero tensor of h's size, and the three are then summed)
+        *parts, to_pool = h.split(c, 1)
+        outs = [op(part) for part, op in zip(parts, self.temporal)]
+        pooled = temporal_max_pool(to_pool, self.stride)
         outs += [self.pool_bn(pooled), self.strided(x)]
         return torch.cat(outs, 1)
 
@@ -438,12 +441,14 @@ class StaticGraphConv(nn.Module):
             # z[b, i, k] = A_k @ x[b, i]: rows (k, v) of the stacked graph, batch over (b, i)
             z = torch.bmm(A.reshape(1, k * v, v).expand(b * cin, -1, -1), x.reshape(b * cin, v, t))
             # the projection's weight W[(c, k), i] reordered to act on the (i, k) channels of z
-            y = grouped_pointwise(z.view(b, cin * k, v, t), weight.transpose(1, 2).reshape(c, cin * k), None)
             # the bias passes through the graph too: sum_k bias[c, k] * (row sums of A_k)[v]
             shift = bias @ A.sum(-1)  # (C_out, V)
             if affine is not None:
                 shift = shift + affine[1].view(c, 1)
-            return y.add_(shift.view(1, c, v, 1))
+            # spread over the frames (C_out * V * T values, once) so that it is added to the
+            # product itself, not in place to a view of it (whose backward clones the gradient)
+            return grouped_pointwise(z.view(b, cin * k, v, t), weight.transpose(1, 2).reshape(c, cin * k), None,
+                                     shift=shift.unsqueeze(-1).expand(c, v, t).reshape(c, v * t))
         h = F.conv2d(x, weight.view(c * k, cin, 1, 1), bias.reshape(c * k)).view(b * c, k * v, t)
         # out[b, c] = A_cat (V, K*V) @ h[b, c]: the shared matrix as a stride-0 batch, no copy
         graph = self.graph().to(h.dtype).expand(b * c, -1, -1)
@@ -510,24 +515,27 @@ class TopologyRefinedGraphConv(nn.Module):
         # the part of every channel's topology that does not depend on the sample:
         # alpha * b_w[c] + A_k, added once
         shift = self.conv_w.bias.view(k, c, 1) * self.alpha + self.A.to(x.dtype).view(k, 1, v * v)
+        rels = [torch.tanh(q[:, :, s].unsqueeze(-1) - kk[:, :, s].unsqueeze(-2))  # (B, G, J, V, V)
+                for s in range(k)]
         # conv_v's bias passes through the topology: W (h + b 1^T) = W h + b * rowsum(W) 1^T, and
         # the row sums of W follow from those of the relations, so h itself never gets a bias
         bias = None
-        out = None
-        for s in range(k):
-            rel = torch.tanh(q[:, :, s].unsqueeze(-1) - kk[:, :, s].unsqueeze(-2))  # (B, G, J, V, V)
-            topo = grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], None, g, shift[s]).view(b * c, v, v)
-            h = grouped_pointwise(x, w_v[s], None, g).view(b * c, v, t)
-            # in place: neither product's backward needs ``out``, and the out-of-place form
-            # copies the whole accumulator first
-            out = torch.bmm(topo, h) if out is None else out.baddbmm_(topo, h)
+        for s, rel in enumerate(rels):
             row_sums = grouped_pointwise(rel.sum(-1).reshape(b, g * j, v, 1), w_w[s], None, g,
                                          shift[s].view(c, v, v).sum(-1))  # (B, C, V, 1)
             term = row_sums * b_v[s].view(1, c, 1, 1)
             bias = term if bias is None else bias + term
         if affine is not None:
             bias = bias + affine[1].view(1, c, 1, 1)
-        return out.view(b, c, v, t).add_(bias)
+        out = None
+        for s, rel in enumerate(rels):
+            topo = grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], None, g, shift[s]).view(b * c, v, v)
+            h = grouped_pointwise(x, w_v[s], None, g).view(b * c, v, t)
+            # the bias is the first product's broadcast addend and the others accumulate in place:
+            # one pass over the output each, no copy of the accumulator, and no in-place
+            # operation on a view (whose backward clones the whole gradient)
+            out = torch.baddbmm(bias.reshape(b * c, v, 1), topo, h) if out is None else out.baddbmm_(topo, h)
+        return out.view(b, c, v, t)
 
     def cost(self, inputs: tuple[Tensor, ...], output: Tensor) -> Cost:
         x = inputs[0]
