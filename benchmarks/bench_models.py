@@ -18,6 +18,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -59,15 +60,22 @@ def build(name: str, args: argparse.Namespace) -> torch.nn.Module:
     return bharnet.create_model(name, **kw)
 
 
-def eval_throughput(model: torch.nn.Module, xs: tuple, warmup: int, repeats: int) -> float:
+def inference_step(model: torch.nn.Module, xs: tuple) -> Callable[[], None]:
+    """One forward pass in eval and inference mode."""
     model.eval()
-    with torch.inference_mode():
-        return xs[0].shape[0] / timed(lambda: model(*xs), warmup, repeats)
+
+    def step() -> None:
+        with torch.inference_mode():
+            model(*xs)
+    return step
 
 
-def train_throughput(model: torch.nn.Module, xs: tuple, num_classes: int, warmup: int, repeats: int) -> float:
+def training_step(model: torch.nn.Module, xs: tuple, num_classes: int, criterion: torch.nn.Module | None = None
+                  ) -> Callable[[], None]:
+    """One training step: forward, the BHaRNet loss (``criterion``, default ``bharnet.BHaRNetLoss()``),
+    backward and an SGD-Nesterov update, on random labels."""
     model.train()
-    criterion = bharnet.BHaRNetLoss()
+    criterion = criterion if criterion is not None else bharnet.BHaRNetLoss()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-4)
     y = torch.randint(0, num_classes, (xs[0].shape[0],))
 
@@ -75,7 +83,15 @@ def train_throughput(model: torch.nn.Module, xs: tuple, num_classes: int, warmup
         opt.zero_grad(set_to_none=True)
         criterion(model(*xs), y).backward()
         opt.step()
-    return xs[0].shape[0] / timed(step, warmup, repeats)
+    return step
+
+
+def eval_throughput(model: torch.nn.Module, xs: tuple, warmup: int, repeats: int) -> float:
+    return xs[0].shape[0] / timed(inference_step(model, xs), warmup, repeats)
+
+
+def train_throughput(model: torch.nn.Module, xs: tuple, num_classes: int, warmup: int, repeats: int) -> float:
+    return xs[0].shape[0] / timed(training_step(model, xs, num_classes), warmup, repeats)
 
 
 def measure(name: str, args: argparse.Namespace) -> dict:

@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+from bench_models import inference_step, training_step
 
 import bharnet
 from bharnet.profiler import example_inputs
@@ -64,27 +65,14 @@ def import_revision(revision: str, into: Path) -> ModuleType:
 
 
 def make_step(pkg: ModuleType, model_name: str, mode: str, num_classes: int) -> tuple[int, Callable[[], None]]:
+    """The batch size and one step of ``model_name`` built by ``pkg`` (its own loss for training)."""
     torch.manual_seed(0)
     model = pkg.create_model(model_name, num_classes=num_classes)
     batch = {"train": 16, "eval": 32, "eval1": 1}[mode]
     inputs = tuple(torch.randn_like(x) for x in example_inputs(model, batch))
     if mode == "train":
-        model.train()
-        criterion = pkg.BHaRNetLoss(label_smoothing=0.0)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=4e-4)
-        labels = torch.randint(0, num_classes, (batch,))
-
-        def step() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            criterion(model(*inputs), labels).backward()
-            optimizer.step()
-    else:
-        model.eval()
-
-        def step() -> None:
-            with torch.inference_mode():
-                model(*inputs)
-    return batch, step
+        return batch, training_step(model, inputs, num_classes, pkg.BHaRNetLoss(label_smoothing=0.0))
+    return batch, inference_step(model, inputs)
 
 
 def main(argv: list[str] | None = None) -> None:
