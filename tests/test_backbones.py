@@ -90,6 +90,47 @@ def test_chunked_inference_gives_the_same_result():
     torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("groups,batch,chunk", [(4, 7, 3), (1, 5, 2), (4, 4, 1)])
+@pytest.mark.parametrize("folded", [False, True])
+def test_chunked_training_graph_conv_equals_the_unchunked(groups, batch, chunk, folded):
+    """The training path that recomputes the value tensors chunk by chunk gives the values and
+    gradients of the plain batched products (also with a folded norm's affine map)."""
+    from bharnet.graphs import get_layout
+    from bharnet.models.layers import TopologyRefinedGraphConv
+
+    torch.manual_seed(0)
+    A = torch.from_numpy(get_layout("ntu_rgbd").adjacency("spatial")).float()
+    layer = TopologyRefinedGraphConv(16, 24, A, groups=groups, train_chunk=chunk)
+    with torch.no_grad():
+        layer.alpha.fill_(0.7)
+        for conv in (layer.conv_v, layer.conv_w):
+            conv.bias.normal_()
+    x = torch.randn(batch, 16, 25, 9, requires_grad=True)
+    affine = (torch.rand(24, requires_grad=True), torch.randn(24, requires_grad=True)) if folded else None
+    inputs = [x, *layer.parameters(), *(affine or ())]
+    y = layer(x, affine)
+    assert "ChunkedValueAggregation" in type(y.grad_fn).__name__
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, inputs, g)
+    layer.train_chunk = 0
+    ref = layer(x, affine)
+    assert "ChunkedValueAggregation" not in type(ref.grad_fn).__name__
+    torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, torch.autograd.grad(ref, inputs, g)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    with torch.no_grad():  # inference never takes the chunked training path
+        assert layer(x).grad_fn is None
+
+
+def test_graph_conv_rejects_a_negative_chunk():
+    from bharnet.graphs import get_layout
+    from bharnet.models.layers import TopologyRefinedGraphConv
+
+    A = torch.from_numpy(get_layout("ntu_rgbd").adjacency("spatial")).float()
+    with pytest.raises(ValueError, match="train_chunk"):
+        TopologyRefinedGraphConv(16, 16, A, train_chunk=-1)
+
+
 @pytest.mark.parametrize("cin,cout", [(3, 8), (8, 8), (8, 4)])
 @pytest.mark.parametrize("adjacency", ["learnable", "importance", "fixed"])
 def test_static_graph_conv_equals_projection_then_aggregation(cin, cout, adjacency):

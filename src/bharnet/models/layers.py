@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 __all__ = ["Cost", "batch_norm_folding", "folded_batch_norm", "fold_affine", "InputNorm", "ConvBN", "Zero", "Identity",
            "TemporalConv", "DeformableTemporalConv", "MultiScaleTemporal", "StaticGraphConv",
@@ -463,6 +464,73 @@ class StaticGraphConv(nn.Module):
                     paper_params=self.conv.weight.numel() + self.conv.bias.numel())
 
 
+class _ChunkedValueAggregation(torch.autograd.Function):
+    """``out[b, c] = bias[b, c] + sum_s topo_s[b, c] @ (W_s x)[b, c]`` for a training step on the CPU,
+    a few samples at a time, with the value tensors ``W_s x`` never stored.
+
+    Each chunk's value tensors are made, consumed by the aggregation products and dropped while they
+    are still in cache; the backward pass recomputes them chunk by chunk (one grouped 1x1
+    projection per subset) instead of reading three stored activation-sized tensors back from
+    memory and writing three gradients of that size. The arithmetic is that of the unchunked
+    products (the same sums in the same order per sample; weight gradients are summed over chunks).
+
+    ``x``: ``(B, C_in, V, T)``; ``w_v``: ``(S, C, C_in / groups)``; ``bias``: ``(B, C, V, 1)``;
+    ``topos``: ``S`` tensors ``(B * C, V, V)``. Returns ``(B, C, V, T)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w_v: Tensor, bias: Tensor, groups: int, chunk: int,  # type: ignore[override]
+                *topos: Tensor) -> Tensor:
+        b, _, v, t = x.shape
+        c = w_v.shape[1]
+        out = x.new_empty(b, c, v, t)
+        rows = out.view(b * c, v, t)
+        for lo in range(0, b, chunk):
+            hi = min(b, lo + chunk)
+            part = rows[lo * c:hi * c]
+            for s, topo in enumerate(topos):
+                h = grouped_pointwise(x[lo:hi], w_v[s], None, groups).view(-1, v, t)
+                if s == 0:
+                    torch.baddbmm(bias[lo:hi].reshape(-1, v, 1), topo[lo * c:hi * c], h, out=part)
+                else:
+                    part.baddbmm_(topo[lo * c:hi * c], h)
+        ctx.save_for_backward(x, w_v, *topos)
+        ctx.groups, ctx.chunk = groups, chunk
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x, w_v, *topos = ctx.saved_tensors
+        g, chunk = ctx.groups, ctx.chunk
+        b, cin, v, t = x.shape
+        c, k = w_v.shape[1:]
+        m = c // g
+        rows = grad.contiguous().view(b * c, v, t)
+        grad_x = torch.empty_like(x)
+        grad_w = torch.zeros_like(w_v)
+        grad_bias = x.new_empty(b, c, v, 1)
+        grad_topos = [torch.empty_like(topo) for topo in topos]
+        w_t = w_v.view(-1, g, m, k).transpose(2, 3).unsqueeze(1)  # (S, 1, G, C_in/G, C/G)
+        for lo in range(0, b, chunk):
+            hi = min(b, lo + chunk)
+            n, gout = hi - lo, rows[lo * c:hi * c]
+            xc = x[lo:hi]
+            xg = xc.reshape(n, g, k, v * t)
+            torch.sum(gout, -1, keepdim=True, out=grad_bias[lo:hi].view(n * c, v, 1))
+            gx = None
+            for s, topo in enumerate(topos):
+                h = grouped_pointwise(xc, w_v[s], None, g).view(-1, v, t)
+                torch.bmm(gout, h.mT, out=grad_topos[s][lo * c:hi * c])
+                gh = torch.bmm(topo[lo * c:hi * c].mT, gout).view(n, g, m, v * t)
+                grad_w[s] += torch.matmul(gh, xg.mT).sum(0).view(c, k)
+                term = torch.matmul(w_t[s], gh)
+                gx = term if gx is None else gx.add_(term)
+            assert gx is not None
+            grad_x[lo:hi] = gx.view(n, cin, v, t)
+        return (grad_x, grad_w, grad_bias, None, None, *grad_topos)
+
+
 class TopologyRefinedGraphConv(nn.Module):
     """Channel-wise topology refinement graph convolution (CTR-GC), with channel groups.
 
@@ -477,12 +545,20 @@ class TopologyRefinedGraphConv(nn.Module):
     hold their output rows in ``(subset, group, channel)`` order; the DeGCN/CTR-GCN order is
     ``(group, subset, channel)`` (``bharnet.models.convert`` maps one onto the other).
 
+    A CPU training step (gradients on) projects and aggregates ``train_chunk`` samples at a time
+    and recomputes the value projections in the backward pass, so the three activation-sized
+    value tensors and their gradients never leave the cache (see ``docs/performance.md``); the
+    result equals the one-pass computation to float rounding. ``train_chunk=0`` turns this off.
+
     Shapes: ``(B, C_in, V, T) -> (B, C_out, V, T)``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, A: Tensor, groups: int = 4,
-                 rel_channels: int | None = None) -> None:
+                 rel_channels: int | None = None, train_chunk: int = 4) -> None:
         super().__init__()
+        if train_chunk < 0:
+            raise ValueError(f"CTR-GC: train_chunk must be >= 0 (0 turns chunking off), got {train_chunk}")
+        self.train_chunk = train_chunk
         k, v, _ = A.shape
         # CTR-GCN/DeGCN: in_channels / 8 relation channels, 8 for raw coordinates
         rel = rel_channels if rel_channels is not None else (in_channels // 8 if in_channels >= 16 else 8)
@@ -527,9 +603,13 @@ class TopologyRefinedGraphConv(nn.Module):
             bias = term if bias is None else bias + term
         if affine is not None:
             bias = bias + affine[1].view(1, c, 1, 1)
+        topos = (grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], None, g, shift[s]).view(b * c, v, v)
+                 for s, rel in enumerate(rels))
+        if (self.train_chunk and torch.is_grad_enabled() and x.device.type == "cpu" and b > self.train_chunk
+                and not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export())):
+            return _ChunkedValueAggregation.apply(x, w_v, bias, g, self.train_chunk, *topos)
         out = None
-        for s, rel in enumerate(rels):
-            topo = grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], None, g, shift[s]).view(b * c, v, v)
+        for s, topo in enumerate(topos):  # each topology made just before its product
             h = grouped_pointwise(x, w_v[s], None, g).view(b * c, v, t)
             # the bias is the first product's broadcast addend and the others accumulate in place:
             # one pass over the output each, no copy of the accumulator, and no in-place
