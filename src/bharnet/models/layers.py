@@ -326,13 +326,17 @@ class _TemporalMaxPool(torch.autograd.Function):
         return gx, None
 
 
+def _exporting() -> bool:
+    """True while tracing or exporting: a trace cannot hold a Python autograd Function."""
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
 def temporal_max_pool(x: Tensor, stride: int = 1) -> Tensor:
     """Max over frames ``(t-1, t, t+1)`` (the sequence padded with -inf), every ``stride``-th frame.
 
     Shapes: ``(B, C, V, T) -> (B, C, V, (T - 1) // stride + 1)``.
     """
-    exporting = torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()  # a trace cannot hold a Python Function
-    if torch.is_grad_enabled() and x.requires_grad and not exporting:
+    if torch.is_grad_enabled() and x.requires_grad and not _exporting():
         return _TemporalMaxPool.apply(x, stride)
     return _max_pool_frames(x, stride)
 
@@ -511,23 +515,22 @@ class _ChunkedValueAggregation(torch.autograd.Function):
         grad_w = torch.zeros_like(w_v)
         grad_bias = x.new_empty(b, c, v, 1)
         grad_topos = [torch.empty_like(topo) for topo in topos]
-        w_t = w_v.view(-1, g, m, k).transpose(2, 3).unsqueeze(1)  # (S, 1, G, C_in/G, C/G)
+        # per group, the transposed projection: (S, C_in, C/G) in grouped_pointwise's layout
+        w_t = w_v.view(-1, g, m, k).transpose(2, 3).reshape(-1, cin, m)
         for lo in range(0, b, chunk):
             hi = min(b, lo + chunk)
             n, gout = hi - lo, rows[lo * c:hi * c]
             xc = x[lo:hi]
             xg = xc.reshape(n, g, k, v * t)
             torch.sum(gout, -1, keepdim=True, out=grad_bias[lo:hi].view(n * c, v, 1))
-            gx = None
+            gx = grad_x[lo:hi]
             for s, topo in enumerate(topos):
                 h = grouped_pointwise(xc, w_v[s], None, g).view(-1, v, t)
                 torch.bmm(gout, h.mT, out=grad_topos[s][lo * c:hi * c])
                 gh = torch.bmm(topo[lo * c:hi * c].mT, gout).view(n, g, m, v * t)
                 grad_w[s] += torch.matmul(gh, xg.mT).sum(0).view(c, k)
-                term = torch.matmul(w_t[s], gh)
-                gx = term if gx is None else gx.add_(term)
-            assert gx is not None
-            grad_x[lo:hi] = gx.view(n, cin, v, t)
+                term = grouped_pointwise(gh.view(n, c, v, t), w_t[s], None, g)
+                gx.copy_(term) if s == 0 else gx.add_(term)
         return (grad_x, grad_w, grad_bias, None, None, *grad_topos)
 
 
@@ -606,7 +609,7 @@ class TopologyRefinedGraphConv(nn.Module):
         topos = (grouped_pointwise(rel.reshape(b, g * j, v, v), w_w[s], None, g, shift[s]).view(b * c, v, v)
                  for s, rel in enumerate(rels))
         if (self.train_chunk and torch.is_grad_enabled() and x.device.type == "cpu" and b > self.train_chunk
-                and not (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export())):
+                and not _exporting()):
             return _ChunkedValueAggregation.apply(x, w_v, bias, g, self.train_chunk, *topos)
         out = None
         for s, topo in enumerate(topos):  # each topology made just before its product
