@@ -133,3 +133,50 @@ def test_create_model_errors():
         bharnet.create_model("bharnet_e", num_clases=3)
     with pytest.raises(ValueError, match="fusion"):
         bharnet.create_model("joint_training", fusion="max", **SMALL)
+
+
+@pytest.mark.parametrize("name", DUAL)
+def test_body_and_hand_batches_must_match(name):
+    """Attention and fusion would otherwise broadcast one hand sample over every body sample."""
+    model = bharnet.create_model(name, **SMALL)
+    body, hand = _inputs(2)
+    with pytest.raises(ValueError, match="N=2 body and N=1 hand"):
+        model(body, hand[:1])
+
+
+def test_wrong_inputs_get_errors_naming_the_stream_and_the_fix():
+    model = bharnet.create_model("bharnet_e", **SMALL)
+    body, hand = _inputs()
+    with pytest.raises(TypeError, match=r"ntu_rgbd backbone: input dtype torch.float64 .* x.to\(torch.float32\)"):
+        model(body.double(), hand)
+    with pytest.raises(TypeError, match=r"mediapipe_hand backbone: expected a torch.Tensor .* torch.from_numpy"):
+        model(body, hand.numpy())
+    with pytest.raises(ValueError, match=r"mediapipe_hand backbone: .* V=25 \(21 joints padded with 4 zero joints\)"):
+        model(body, hand[:, :, :, :21])
+    with pytest.raises(ValueError, match=r"ntu_rgbd backbone: .*M=2"):
+        model(body[..., :1], hand)
+
+
+def test_bharnet_e_without_complementary_loss_trains_every_head():
+    model = bharnet.create_model("bharnet_e", complementary=False, **SMALL).train()
+    out = model(*_inputs(3))
+    assert not out.complementary and out.individual == tuple(out.branches)
+    bharnet.BHaRNetLoss()(out, torch.tensor([0, 3, 6])).backward()
+    for head in (model.body_expert, model.hand_expert, model.body_interactive, model.hand_interactive):
+        assert head.fc.weight.grad is not None and head.fc.weight.grad.any()
+
+
+def test_load_expert_takes_the_right_classifier_or_says_it_did_not(tmp_path):
+    source = perturb_(bharnet.create_model("bharnet_e", **SMALL))
+    fused = bharnet.create_model("dual_stream", **SMALL)
+    fused.load_expert(source, "body")  # BHaRNet-E's expert head, not an attended-feature head
+    assert torch.equal(fused.body_head.fc.weight, source.body_expert.fc.weight)
+    model = bharnet.create_model("bharnet_e", **SMALL)
+    initial = model.hand_expert.fc.weight.clone()
+    attention = perturb_(bharnet.create_model("bharnet_p", **SMALL))
+    with pytest.warns(UserWarning, match="no standalone hand classifier"):
+        model.load_expert(attention, "hand")
+    assert torch.equal(model.hand_expert.fc.weight, initial)
+    assert torch.equal(model.hand_backbone.input_norm.bn.weight, attention.hand_backbone.input_norm.bn.weight)
+    with pytest.raises(ValueError, match="two-trunk"):
+        model.load_expert(bharnet.create_model("expert", num_trunks=2, **SMALL), "body")

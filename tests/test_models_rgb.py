@@ -104,6 +104,16 @@ def test_bharnet_m_trains_only_the_rgb_branch():
                                to_bone(body[0].numpy(), pairs), atol=1e-6)
 
 
+def test_bharnet_m_unfrozen_fine_tunes_the_skeleton_models():
+    model = bharnet.create_model("bharnet_m", num_classes=7, num_frames=16, base_channels=8, freeze_skeleton=False)
+    body, hand, roi = (torch.randn_like(x) for x in model.example_inputs(2))
+    out = model.train()(body, hand, roi)
+    assert out.complementary and out.individual == ("rgb",)
+    bharnet.BHaRNetLoss()(out, torch.tensor([1, 2])).backward()
+    for part in (model.joint, model.bone, model.rgb):
+        assert any(p.grad is not None and p.grad.any() for p in part.parameters())
+
+
 @needs_mediapipe  # OpenCV comes with the extract extra
 def test_roi_images_and_rgb_training_path(tmp_path):
     """Real clip -> store (two copies: one train, one test sample) -> `extract-roi` -> `bharnet train` of

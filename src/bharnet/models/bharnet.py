@@ -23,6 +23,7 @@ Interpretations (see ``docs/architecture.md``):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -133,19 +134,38 @@ class _DualBase(nn.Module):
         from ..checkpoint import state_dict_of
 
         state = state_dict_of(source)
+
+        def has(prefix: str) -> bool:
+            return any(k.startswith(prefix) for k in state)
+
+        if has("backbones.1."):
+            raise ValueError("the source is a two-trunk expert (num_trunks=2); one backbone cannot take both trunks")
         prefix, head_prefix = "backbones.0.", "heads.0."
-        if not any(k.startswith(prefix) for k in state):  # a dual-stream model's matching stream
-            prefix, head_prefix = f"{stream}_backbone.", f"{stream}_head."
+        if not has(prefix):  # the matching stream of a dual-stream model
+            prefix = f"{stream}_backbone."
+            # BHaRNet-E's expert heads classify raw features; the heads of the attention models read
+            # attended features, so they are no expert classifier to start from
+            head_prefix = (f"{stream}_expert." if has(f"{stream}_expert.") else
+                           "" if has("cross.") or has("pam.") else f"{stream}_head.")
         backbone = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
         if not backbone:
             raise ValueError(f"no {stream} expert weights ('backbones.0.*' or '{stream}_backbone.*') in the source")
         getattr(self, f"{stream}_backbone").load_state_dict(backbone)
         head_name = self.expert_heads.get(stream)
-        head = {k.removeprefix(head_prefix): v for k, v in state.items() if k.startswith(head_prefix)}
+        head = {k.removeprefix(head_prefix): v for k, v in state.items() if head_prefix and k.startswith(head_prefix)}
         if head_name is not None and head:
             getattr(self, head_name).load_state_dict(head)
+        elif head_name is not None:
+            warnings.warn(f"load_expert: the source has no standalone {stream} classifier; {head_name} keeps its "
+                          "initial weights (only the backbone was loaded)", stacklevel=2)
 
     def features(self, body: Tensor, hand: Tensor) -> tuple[Tensor, Tensor]:
+        """``(N, C, T, V, M)`` body and hand inputs of the same N samples -> their backbones' features."""
+        nb, nh = (x.shape[0] if isinstance(x, Tensor) and x.dim() else None for x in (body, hand))
+        if nb != nh and nb is not None and nh is not None:
+            # attention and fusion would broadcast one stream's samples over the other's
+            raise ValueError(f"{type(self).__name__}: body and hand inputs must hold the same samples, got "
+                             f"N={nb} body and N={nh} hand sequences")
         return self.body_backbone(body), self.hand_backbone(hand)
 
     def expert(self, stream: str) -> Expert:
@@ -178,7 +198,6 @@ class DualStream(_DualBase):
 
     ``complementary=False``: score fusion of two independently trained experts (their losses do
     not interact). ``complementary=True``: joint training with ``L_B + L_H + L_cpl``.
-    ``shared_input=True`` feeds one input to both trunks (``model(x)``).
     """
 
     expert_heads = {"body": "body_head", "hand": "hand_head"}
@@ -286,6 +305,11 @@ class BHaRNetE(_DualBase):
     prediction is their sum. Individual losses act on the interactive branches only; the
     complementary loss on the sum trains the expert heads.
 
+    ``complementary=False`` (Table III's "w/o L_c" column) gives every branch, the experts included,
+    its own cross-entropy term [INT]: under the literal reading (interactive terms only) the expert
+    heads would get no gradient at all and add untrained logits to the prediction and to the light
+    model, which cannot be the ablation the paper reports.
+
     ``expert_only=True`` (or :meth:`light`) skips the attention and interactive heads: the light
     model, predicting ``y_body_expert + y_hand_expert``.
     """
@@ -320,8 +344,9 @@ class BHaRNetE(_DualBase):
         tb, th = self.cross(tokens(fb), tokens(fh))
         branches["body_interactive"] = self.body_interactive(tb.mean(1))
         branches["hand_interactive"] = self.hand_interactive(th.mean(1))
-        return ModelOutput(fuse_logits(list(branches.values()), self.fusion), branches,
-                           ("body_interactive", "hand_interactive"), self.fusion, self.complementary)
+        individual = ("body_interactive", "hand_interactive") if self.complementary else tuple(branches)
+        return ModelOutput(fuse_logits(list(branches.values()), self.fusion), branches, individual, self.fusion,
+                           self.complementary)
 
     def light(self) -> DualStream:
         """A standalone copy of the expert-only model (two backbones and the two expert heads),

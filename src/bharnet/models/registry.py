@@ -7,8 +7,10 @@ Common keyword arguments (all optional):
 ``num_frames``      input length T, 64
 ``in_channels``     3 (x, y, z; 2.5D MediaPipe hands also carry 3)
 ``base_channels``   64 (the paper's width; smaller values give CPU-sized models)
-``body_layout``     ``"ntu_rgbd"``; ``num_persons`` 2
-``hand_layout``     ``"mediapipe_hand"`` (21 joints + 4 dummies = 25); ``num_hands`` 2
+``body_layout``     dual-stream models: ``"ntu_rgbd"``; ``num_persons`` 2
+``hand_layout``     dual-stream models: ``"mediapipe_hand"`` (21 joints + 4 dummies = 25); ``num_hands`` 2
+``stream``          the ``expert``: ``"body"`` (default) or ``"hand"``, with ``layout`` and ``num_persons``
+                    (default: the stream's layout, 2)
 ``backbone_kwargs`` extra arguments for the backbone constructor (e.g. ``{"eta": 4}``)
 
 The arguments each model adds are listed by ``bharnet models --verbose`` and in its docstring.
@@ -142,6 +144,7 @@ _bharnet_m.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     list(inspect.signature(_bharnet_m).parameters.values())[:2]
     + [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(model_info("bharnet_e").builder).parameters.values()])
 _bharnet_m.__doc__ = """BHaRNet-M: two BHaRNet-E (joint, bone; frozen) and a ResNet-18 on the skeleton-weighted ST-ROI
-image; ``model(body, hand, roi)``. Other arguments go to both BHaRNet-E models."""
+image; ``model(body, hand, roi)``. ``freeze_skeleton=False`` fine-tunes the BHaRNet-E models through a
+cross-entropy on the summed logits. Other arguments go to both BHaRNet-E models."""
 register_model("bharnet_m", "BHaRNet-M: frozen BHaRNet-E joint + bone, ResNet-18 on the ST-ROI image; "
                "model(body, hand, roi)")(_bharnet_m)

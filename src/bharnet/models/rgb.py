@@ -204,6 +204,10 @@ class BHaRNetM(nn.Module):
 
     Branches: ``joint`` (BHaRNet-E on joints, frozen, also the guide), ``bone`` (BHaRNet-E on bones, frozen)
     and ``rgb``; the logits are their sum. ``individual = ("rgb",)``: the RGB branch's own cross-entropy.
+
+    ``freeze_skeleton=False`` fine-tunes the two BHaRNet-E models as well, through the complementary
+    cross-entropy on the summed logits (they have no individual term here); the guide features stay
+    detached, as the top-k part selection passes no useful gradient.
     """
 
     def __init__(self, joint: nn.Module, bone: nn.Module, num_classes: int, top_k: int = 4,
@@ -251,7 +255,7 @@ class BHaRNetM(nn.Module):
             y_bone = self.bone(*bones).logits
         y_rgb = self.rgb(weight_roi(roi, body_part_weights(fb.detach(), self.top_k)))
         branches = {"joint": y_joint, "bone": y_bone, "rgb": y_rgb}
-        return ModelOutput(y_joint + y_bone + y_rgb, branches, ("rgb",), "sum", False)
+        return ModelOutput(y_joint + y_bone + y_rgb, branches, ("rgb",), "sum", not frozen)
 
     def example_inputs(self, batch_size: int = 1) -> tuple[Tensor, Tensor, Tensor]:
         return (self.joint.body_backbone.example_input(batch_size), self.joint.hand_backbone.example_input(batch_size),

@@ -81,12 +81,34 @@ class GCNBackbone(nn.Module):
         return self.input_norm.num_persons
 
     def forward(self, x: Tensor) -> Tensor:
+        self.check_input(x)
         n, m = x.shape[0], x.shape[-1]
         if not self.training and 0 < self.eval_chunk < n:
             y = torch.cat([self.blocks(self.input_norm(chunk)) for chunk in x.split(self.eval_chunk)])
         else:
             y = self.blocks(self.input_norm(x))  # (N*M, C, V, T)
         return y.view(n, m, *y.shape[1:]).transpose(-1, -2)
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a ``TypeError``/``ValueError`` naming the layout and the problem unless ``x`` is a
+        ``(N, C, T, V, M)`` tensor of this backbone's shape and dtype."""
+        name = f"{self.layout.name} backbone"
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor (N, C, T, V, M), got {type(x).__name__}"
+                            + (" (convert it with torch.from_numpy(x).float())" if hasattr(x, "__array__") else ""))
+        dtype = next(self.parameters()).dtype
+        if x.dtype != dtype:
+            raise TypeError(f"{name}: input dtype {x.dtype} differs from the model's {dtype}; convert it with "
+                            f"x.to({dtype})")
+        if x.dim() != 5:
+            raise ValueError(f"{name}: expected a skeleton batch (N, C, T, V, M), got shape {tuple(x.shape)}")
+        _, c, _, v, m = x.shape
+        per_person = self.input_norm.mode == "MVC"  # else persons share the statistics: any M
+        if (c, v) != (self.in_channels, self.layout.num_joints) or (per_person and m != self.num_persons):
+            dummy = self.layout.num_dummy
+            padded = f" ({self.layout.num_joints - dummy} joints padded with {dummy} zero joints)" if dummy else ""
+            raise ValueError(f"{name}: input (N, C, T, V, M) = {tuple(x.shape)} does not match C={self.in_channels}, "
+                             f"V={self.layout.num_joints}{padded}" + (f", M={self.num_persons}" if per_person else ""))
 
     def example_input(self, batch_size: int = 1) -> Tensor:
         return torch.zeros(batch_size, self.in_channels, self.num_frames, self.layout.num_joints, self.num_persons)
