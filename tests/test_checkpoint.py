@@ -1,5 +1,7 @@
 import os
 import pickle
+import random
+import stat
 
 import pytest
 import torch
@@ -73,3 +75,47 @@ def test_bad_files_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="how to build"):
         bharnet.load_checkpoint(plain)
     bharnet.load_checkpoint(plain, model=bharnet.create_model("expert", **SMALL))
+
+
+def test_random_bytes_and_malformed_checkpoints_give_checkpoint_errors(tmp_path):
+    rng = random.Random(0)
+    for i in range(60):
+        path = tmp_path / f"random{i}.pt"
+        path.write_bytes(bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 400))))
+        with pytest.raises(CheckpointError, match=f"random{i}.pt") as info:
+            bharnet.read_checkpoint(path)
+        assert "weights_only" not in str(info.value)  # never advise turning the safe loader off
+    model = bharnet.create_model("expert", **SMALL)
+    good = torch.load(bharnet.save_checkpoint(tmp_path / "good.pt", model), weights_only=True)
+    for name, broken in [("state", dict(good, state_dict="weights")), ("recipe", dict(good, model={"kwargs": {}})),
+                         ("builds", dict(good, model={"name": "expert", "kwargs": {"num_clases": 3}}))]:
+        torch.save(broken, tmp_path / f"{name}.pt")
+        with pytest.raises(CheckpointError, match=f"{name}.pt"):
+            bharnet.load_checkpoint(tmp_path / f"{name}.pt")
+
+
+def test_refusal_message_names_the_global_and_gives_no_unsafe_advice(tmp_path):
+    evil = _Exploit()
+    evil.marker = tmp_path / "pwned"
+    torch.save({"payload": evil}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError, match="refused.*system.*nothing was run") as info:
+        bharnet.read_checkpoint(tmp_path / "evil.pt")
+    assert "weights_only" not in str(info.value) and not evil.marker.exists()
+
+
+def test_saved_checkpoints_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = bharnet.save_checkpoint(tmp_path / "m.pt", bharnet.create_model("expert", **SMALL))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_load_expert_refuses_the_other_streams_expert(tmp_path):
+    body = bharnet.create_model("expert", stream="body", **SMALL)
+    path = bharnet.save_checkpoint(tmp_path / "body.pt", body)
+    model = bharnet.create_model("bharnet_e", **SMALL)
+    for source in (path, body):
+        with pytest.raises(ValueError, match="body expert; it cannot initialise the hand stream"):
+            model.load_expert(source, "hand")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, 
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        umask = os.umask(0)  # mkstemp made the file private; give it the permissions open() would
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -60,17 +64,33 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # the restricted unpickler's notes on odd pickle protocols
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused to load: the file holds objects other than tensors and plain "
-                              f"data, which could run code ({str(e).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else 'truncated or corrupt'})") from None
+        # PyTorch's message advises weights_only=False; only its unpickler's own reason is relevant
+        lines = [line.strip() for line in str(e).split("\n")]
+        code = next((line for line in lines if "GLOBAL" in line), None)  # a named callable: could run code
+        if code is not None:
+            raise CheckpointError(f"{path}: refused to load: the file would construct objects other than tensors "
+                                  f"and plain data, which could run code ({code}); nothing was run") from None
+        reason = next((line for line in str(e).partition("WeightsUnpickler error:")[2].split("\n") if line.strip()),
+                      "").strip()
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt, or not a checkpoint"
+                              + (f": {reason})" if reason else ")")) from None
+    except Exception as e:  # noqa: BLE001 - garbage bytes fail anywhere inside the unpickler
+        detail = str(e).splitlines()[0] if str(e) else "truncated or corrupt"
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {detail})") from None
     if isinstance(data, dict) and data.get("format") == FORMAT:
         if data.get("version") != VERSION:
             raise CheckpointError(f"{path}: checkpoint version {data.get('version')} is not supported "
                                   f"(this bharnet reads version {VERSION})")
+        state, recipe = data.get("state_dict"), data.get("model")
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise CheckpointError(f"{path}: malformed checkpoint: 'state_dict' is not a mapping of tensors")
+        if recipe is not None and not (isinstance(recipe, dict) and isinstance(recipe.get("name"), str)
+                                       and isinstance(recipe.get("kwargs", {}), dict)):
+            raise CheckpointError(f"{path}: malformed checkpoint: 'model' must be {{'name': str, 'kwargs': dict}}")
         return data
     if isinstance(data, dict):
         for key in ("state_dict", "model"):
@@ -92,7 +112,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, str
         if not config:
             raise CheckpointError(f"{path}: the checkpoint does not say how to build its model; "
                                   f"pass model= to load it into one")
-        model = create_model(config["name"], **config.get("kwargs", {}))
+        try:
+            model = create_model(config["name"], **config.get("kwargs", {}))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: the checkpoint's model recipe does not build with this bharnet: {e}"
+                                  ) from None
     try:
         model.load_state_dict(data["state_dict"], strict=strict)
     except RuntimeError as e:

@@ -131,9 +131,19 @@ class _DualBase(nn.Module):
         :class:`DualStream` (module, state dict or checkpoint path)."""
         if stream not in ("body", "hand"):
             raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
-        from ..checkpoint import state_dict_of
+        from ..checkpoint import read_checkpoint, state_dict_of
 
-        state = state_dict_of(source)
+        if isinstance(source, (str, Path)):
+            data = read_checkpoint(source)
+            recipe = data.get("model") or {}
+            source_stream = recipe.get("kwargs", {}).get("stream", "body") if recipe.get("name") == "expert" else None
+            state = data["state_dict"]
+        else:
+            source_stream = source.stream if isinstance(source, Expert) else None
+            state = state_dict_of(source)
+        if source_stream is not None and source_stream != stream:
+            raise ValueError(f"load_expert: {source if isinstance(source, (str, Path)) else 'the source'} is a "
+                             f"{source_stream} expert; it cannot initialise the {stream} stream")
 
         def has(prefix: str) -> bool:
             return any(k.startswith(prefix) for k in state)
