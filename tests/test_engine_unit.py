@@ -41,6 +41,20 @@ def test_config_layers_and_errors(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+    for override, message in [("optim.lr=fast", "'optim.lr' must be a number, got 'fast'"),
+                              ("trainer.epochs=ten", "'trainer.epochs' must be an integer"),
+                              ("data.streams=body", "'data.streams' must be a list"),
+                              ("trainer.progress=1", "'trainer.progress' must be true or false"),
+                              ("data.batch_size=0", "'data.batch_size' must be at least 1")]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(cfg, [override])
+    bad.write_text("optim: {nesterov: yes please}\n")
+    with pytest.raises(ConfigError, match="'optim.nesterov' must be true or false"):
+        load_config(bad)
+    # numbers for float keys, null to switch an option off, Lightning's free-typed options untouched
+    c = load_config(cfg, ["optim.lr=1", "schedule.cosine_period=null", "trainer.devices=[0, 1]",
+                          "trainer.precision=16"])
+    assert c["optim"]["lr"] == 1 and c["schedule"]["cosine_period"] is None and c["trainer"]["devices"] == [0, 1]
 
 
 def test_shipped_configs_load():

@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "eval": {
         "class_names": None,  # "ntu120", "ntu60", "nw_ucla", "pku_mmd" or a list
-        "subset": None,  # a named subset ("hand_intensive", "hand_window") or a list of class indices
+        "subset": None,  # a named subset ("paper_hand", "hand_window", "finger_centric") or a list of class indices
         "confusion_classes": None,  # a named subset or list: classes drawn in the confusion-matrix plot
     },
 }
@@ -159,11 +159,48 @@ def apply_overrides(config: dict, overrides: list[str]) -> dict:
     return config
 
 
+# keys whose values may take several types (Lightning's own options), and integer keys that must be >= 1
+_FLEXIBLE = ("trainer.devices", "trainer.precision", "trainer.strategy", "trainer.accelerator")
+_POSITIVE = ("data.window", "data.repeat", "data.batch_size", "data.test_batch_size", "trainer.epochs",
+             "trainer.eval_every", "trainer.log_every_n_steps", "trainer.num_nodes")
+
+
+def _check_types(config: dict, defaults: dict = DEFAULTS, prefix: str = "") -> None:
+    """Every value has its default's type or is null (numbers: int or float for a float default), so
+    that a mistyped override fails here, naming its key, instead of deep inside training."""
+    for key, default in defaults.items():
+        path, value = prefix + key, config.get(key)
+        if path in FREE_FORM or path in _FLEXIBLE or default is None or value is None:  # None: off / auto
+            continue
+        if isinstance(default, dict):
+            _check_types(value, default, path + ".")
+            continue
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        elif isinstance(default, list):
+            ok, kind = isinstance(value, list), f"a list, e.g. {default}"
+        else:
+            continue
+        if not ok:
+            raise ConfigError(f"config key {path!r} must be {kind}, got {value!r}")
+        if path in _POSITIVE and value < 1:
+            raise ConfigError(f"config key {path!r} must be at least 1, got {value!r}")
+        if path == "data.num_workers" and value < 0:
+            raise ConfigError(f"config key {path!r} must be at least 0, got {value!r}")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
     """Defaults <- YAML file (with ``_base_`` chain) <- overrides, every key checked."""
     data = _read_yaml(Path(path)) if path is not None else {}
     config = _merge(DEFAULTS, data)
     config = apply_overrides(config, list(overrides or []))
+    _check_types(config)
     if config["name"] is None and path is not None:
         p = Path(path)
         parts = p.with_suffix("").parts
