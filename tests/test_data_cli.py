@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import needs_mediapipe
 from test_data_ntu import standing_body, write_skeleton
 
 from bharnet.cli import main
@@ -87,6 +88,18 @@ def test_show_writes_png(tmp_path, ntu_raw, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert main(["data", "show", str(store), "S009C002P003R001A002", "--out", str(png)]) == 1
     assert "no sample named" in capsys.readouterr().err
+    assert main(["data", "show", str(store), "99", "--out", str(png)]) == 1
+    assert "sample index 99 out of range for 3 samples" in capsys.readouterr().err
+
+
+def test_prepare_checks_its_optional_inputs_first(tmp_path, ntu_raw, capsys):
+    out = tmp_path / "s"
+    assert main(["data", "prepare", "ntu60", "--skeletons", str(ntu_raw), "--out", str(out), "-q",
+                 "--hands", str(tmp_path / "no_hands")]) == 1
+    assert "--hands" in capsys.readouterr().err and not out.exists()
+    assert main(["data", "prepare", "ntu60", "--skeletons", str(ntu_raw), "--out", str(out), "-q",
+                 "--missing-list", str(tmp_path / "missing.txt")]) == 1
+    assert "--missing-list" in capsys.readouterr().err and not out.exists()
 
 
 def test_prepare_pku_mmd(tmp_path, capsys):
@@ -141,3 +154,12 @@ def test_prepare_pku_mmd_with_hands(tmp_path, capsys):
     sample = store[0]
     assert sample.hands.shape == (10, 2, 21, 3) and sample.hand_mask[:, 0].all() and not sample.hand_mask[:, 1].any()
     np.testing.assert_array_equal(sample.hands[:, 0, 0, 0], np.arange(5, 15))  # frames 5..14 of the video
+
+
+@needs_mediapipe
+def test_extraction_that_produced_nothing_exits_nonzero(tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.avi").write_text("not a video")
+    assert main(["data", "extract-hands", str(videos), "--out", str(tmp_path / "hands"), "-q", "--workers", "1"]) == 1
+    assert "failed 1" in capsys.readouterr().out and (tmp_path / "hands" / "failures.log").is_file()

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Count parameters and multiply-accumulates of a model (batch 1). "
                                    "--paper prints every cost row of the paper beside ours.")
     p.add_argument("model", nargs="?", help="model name (see `bharnet models`)")
-    p.add_argument("--paper", action="store_true", help="reproduce the paper's cost tables (Tables I and III)")
+    p.add_argument("--paper", action="store_true", help="reproduce the paper's cost tables (Tables I, II and III)")
     p.add_argument("--backbone", help="degcn (default), ctrgcn or stgcn")
     p.add_argument("--num-classes", type=int, help="classes (default 120)")
     p.add_argument("--num-frames", type=int, help="input length T (default 64)")
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_profile)
 
-    p = sub.add_parser("demo", help="the built-in body+hand benchmark: generate, train BHaRNet-E, report (~10 min)",
+    p = sub.add_parser("demo", help="the built-in body+hand benchmark: generate, train BHaRNet-E, report (~8 min)",
                        description="Generate the synthetic body + hand benchmark, train the body and hand experts, "
                                    "then BHaRNet-E fine-tuned from them (CPU-sized), and report every branch's "
                                    "accuracy on the body-distinct, hand-distinct and mixed "

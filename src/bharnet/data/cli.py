@@ -25,6 +25,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare_ntu, prepare_pku, prepare_ucla
 
     common = dict(overwrite=args.overwrite, progress=not args.quiet, workers=args.workers)
+    if args.hands is not None and not Path(args.hands).is_dir():
+        raise FileNotFoundError(f"--hands {args.hands}: no such folder (the output of `bharnet data extract-hands`)")
+    if getattr(args, "missing_list", None) is not None and not Path(args.missing_list).is_file():
+        raise FileNotFoundError(f"--missing-list {args.missing_list}: no such file")
     if args.dataset in ("ntu60", "ntu120"):
         if not args.skeletons:
             raise ValueError("--skeletons DIR (the folder of .skeleton files) is required for NTU")
@@ -61,7 +65,8 @@ def _extract(args: argparse.Namespace, **options) -> int:
     print(report.format())
     if report.failed:
         print(f"failures are listed in {Path(args.out) / 'failures.log'}; rerun to retry them")
-    return 0
+    # nothing produced and something failed: a script must be able to tell
+    return 1 if report.failed and not (report.done or report.skipped) else 0
 
 
 @_guard
@@ -138,6 +143,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     store = DatasetStore(args.store)
     index = int(args.sample) if args.sample.lstrip("-").isdigit() else store.index_of(args.sample)
+    if not -len(store) <= index < len(store):
+        raise ValueError(f"{args.store}: sample index {index} out of range for {len(store)} samples")
     sample = store[index]
     path = show_sample(sample, args.out, num_frames=args.frames, video=args.video, hands_file=args.hands_file)
     print(f"wrote {path}")
@@ -197,7 +204,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("prepare", help="convert a raw dataset into a store",
                         description="Convert NTU RGB+D 60/120 (.skeleton files), NW-UCLA (CTR-GCN json) or PKU-MMD "
                                     "Part I into a memory-mapped dataset store with its split protocols.")
-    p.add_argument("dataset", choices=("ntu60", "ntu120", "nw-ucla", "pku-mmd"))
+    p.add_argument("dataset", choices=("ntu60", "ntu120", "nw-ucla", "pku-mmd"), help="which dataset the files are")
     p.add_argument("--out", required=True, help="store directory to write")
     p.add_argument("--skeletons", help="NTU: folder of .skeleton files (or, with --source pose, of extract-body files)")
     p.add_argument("--source", default="kinect", choices=("kinect", "pose"),
@@ -242,7 +249,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                                     "build MMNet's spatio-temporal ROI image (5 frames x 5 body-part patches) from "
                                     "its video into <store>/roi/ (resumable). Train BHaRNet-M with "
                                     "data.streams=[body,hand,roi].")
-    p.add_argument("store")
+    p.add_argument("store", help="dataset store (from `bharnet data prepare`)")
     p.add_argument("--videos", required=True, help="folder of the videos (<name>_rgb.avi or <name>.<ext>)")
     p.add_argument("--limit", type=int, help="process at most N samples")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -265,7 +272,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-distance", type=float, default=1.5,
                    help="reject a hand farther than this many torso lengths from its guide (default 1.5)")
     p.add_argument("--both-hands-crop", action="store_true", help="also search one crop holding both hands")
-    p.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
+    p.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence (default 0.5)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_extract_hands)
 
@@ -273,24 +280,25 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                         description="Render the procedural body + hand action benchmark (20 classes: body-distinct, "
                                     "hand-distinct, mixed) into a dataset store; deterministic from --seed.")
     p.add_argument("--out", required=True, help="store directory to write")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--subjects", type=int, default=24, help="performers (x 3 views x 20 classes clips)")
-    p.add_argument("--repetitions", type=int, default=1, help="clips per performer, view and class")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same store (default 0)")
+    p.add_argument("--subjects", type=int, default=24,
+                   help="performers, at least 3 (x 3 views x 20 classes clips; default 24)")
+    p.add_argument("--repetitions", type=int, default=1, help="clips per performer, view and class (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_synth)
 
     p = dsub.add_parser("info", help="counts per split and class, hand statistics",
                         description="Summarise a dataset store; --verify also checks every file's checksum.")
-    p.add_argument("store")
+    p.add_argument("store", help="dataset store")
     p.add_argument("--verify", action="store_true", help="recompute the SHA-256 of every file")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_info)
 
     p = dsub.add_parser("show", help="draw a sample's body and hands over time (PNG)",
                         description="Draw one sample (by name or index) as a contact sheet; with --video the body "
                                     "is drawn over the RGB frames too.")
-    p.add_argument("store")
+    p.add_argument("store", help="dataset store")
     p.add_argument("sample", help="sample name or index")
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--video", help="the sample's RGB video, to overlay")
@@ -302,18 +310,18 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                         description="Load a pyskl/mmaction2 skeleton pickle with a restricted unpickler (plain "
                                     "containers and numpy arrays only) and write it as a store; split keys "
                                     "'<protocol>_train' / '<protocol>_val' become the store's protocols.")
-    p.add_argument("pickle")
-    p.add_argument("--out", required=True)
+    p.add_argument("pickle", help="pyskl/mmaction2 annotation pickle (.pkl)")
+    p.add_argument("--out", required=True, help="store directory to write")
     p.add_argument("--num-classes", type=int, help="default: max label + 1")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=cmd_import_pyskl)
 
     p = dsub.add_parser("export-pyskl", help="store -> pyskl/mmaction2 annotation pickle",
                         description="Write a store in the pyskl/mmaction2 annotation format (keypoint [M,T,V,C], "
                                     "splits '<protocol>_train' / '<protocol>_val'; hands under the bharnet keys "
                                     "'hand_keypoint' / 'hand_mask', which pyskl ignores).")
-    p.add_argument("store")
-    p.add_argument("--out", required=True)
+    p.add_argument("store", help="dataset store")
+    p.add_argument("--out", required=True, help="annotation pickle to write (.pkl)")
     p.set_defaults(func=cmd_export_pyskl)
 
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])

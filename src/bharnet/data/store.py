@@ -288,7 +288,7 @@ class DatasetStore:
             raise KeyError(f"{self.path}: no field {key!r}; it has {', '.join(self.fields)}")
         offsets = self._array("offsets")
         if not -len(self) <= index < len(self):
-            raise IndexError(f"sample index {index} out of range for {len(self)} samples")
+            raise IndexError(f"{self.path}: sample index {index} out of range for {len(self)} samples")
         index %= len(self)
         return self._array(key)[offsets[index]:offsets[index + 1]]
 

@@ -98,11 +98,11 @@ def add_engine_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("test", help="evaluate a checkpoint on the config's test split",
                        description="Evaluate a checkpoint (.ckpt from training or a bharnet .pt) and write "
                                    "scores (by sample name) and a report next to it (or into --out).")
-    p.add_argument("-c", "--config", required=True)
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
-    p.add_argument("--ckpt", required=True)
+    p.add_argument("-c", "--config", required=True, help="YAML config the model was trained with")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.store=PATH")
+    p.add_argument("--ckpt", required=True, help="checkpoint to evaluate (e.g. runs/NAME/best.pt)")
     p.add_argument("--out", help="folder for scores and report (default: beside the checkpoint)")
-    p.add_argument("--print-config", action="store_true")
+    p.add_argument("--print-config", action="store_true", help="print the full config and exit")
     p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("ensemble", help="fuse score files of several streams (J, B, JM, BM, RGB)",
@@ -115,5 +115,5 @@ def add_engine_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subset", help="also report top-1 on a class subset (paper_hand, hand_window, finger_centric)")
     p.add_argument("--allow-missing", action="store_true", help="fuse only the samples every file has")
     p.add_argument("--out", help="write the fused scores (.npz)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_ensemble)

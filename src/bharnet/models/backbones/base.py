@@ -141,5 +141,9 @@ def create_backbone(name: str, layout: str | Layout = "ntu_rgbd", in_channels: i
     """
     if name not in _BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
+    for arg, value in (("in_channels", in_channels), ("num_persons", num_persons), ("num_frames", num_frames),
+                       ("base_channels", base_channels)):
+        if value < 1:
+            raise ValueError(f"backbone {name!r}: {arg} must be at least 1, got {value}")
     return _BACKBONES[name](layout=get_layout(layout), in_channels=in_channels, num_persons=num_persons,
                             num_frames=num_frames, base_channels=base_channels, **kwargs)
