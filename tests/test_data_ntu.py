@@ -85,7 +85,7 @@ def test_fast_and_located_parsers_agree(tmp_path):
     ("empty", "", "empty file"),
     ("blank", "\r\n\r\n", "empty file"),
     ("garbage", "hello world\nthis is not a skeleton\n", ":1: expected the number of frames"),
-    ("negative", "-3\n", "negative the number of frames"),
+    ("negative", "-3\n", "the number of frames is negative"),
 ])
 def test_malformed_headers(tmp_path, case, content, expect):
     path = tmp_path / f"{case}.skeleton"

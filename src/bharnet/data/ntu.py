@@ -205,7 +205,7 @@ def _read_located(path: Path, text: str) -> SkeletonSequence:
         pos += 1
         value = int(field[0])
         if value < 0:
-            raise DataFormatError(path, f"negative {what}: {value}", line=pos)
+            raise DataFormatError(path, f"{what} is negative: {value}", line=pos)
         return value
 
     num_frames = take_int("the number of frames")
