@@ -69,8 +69,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # PyTorch's message advises weights_only=False; only its unpickler's own reason is relevant
-        lines = [line.strip() for line in str(e).split("\n")]
-        code = next((line for line in lines if "GLOBAL" in line), None)  # a named callable: could run code
+        code = next((line.strip() for line in str(e).split("\n") if "GLOBAL" in line), None)  # a named callable
         if code is not None:
             raise CheckpointError(f"{path}: refused to load: the file would construct objects other than tensors "
                                   f"and plain data, which could run code ({code}); nothing was run") from None

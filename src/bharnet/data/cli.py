@@ -27,7 +27,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     common = dict(overwrite=args.overwrite, progress=not args.quiet, workers=args.workers)
     if args.hands is not None and not Path(args.hands).is_dir():
         raise FileNotFoundError(f"--hands {args.hands}: no such folder (the output of `bharnet data extract-hands`)")
-    if getattr(args, "missing_list", None) is not None and not Path(args.missing_list).is_file():
+    if args.missing_list is not None and not Path(args.missing_list).is_file():
         raise FileNotFoundError(f"--missing-list {args.missing_list}: no such file")
     if args.dataset in ("ntu60", "ntu120"):
         if not args.skeletons:
@@ -143,9 +143,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     store = DatasetStore(args.store)
     index = int(args.sample) if args.sample.lstrip("-").isdigit() else store.index_of(args.sample)
-    if not -len(store) <= index < len(store):
-        raise ValueError(f"{args.store}: sample index {index} out of range for {len(store)} samples")
-    sample = store[index]
+    try:
+        sample = store[index]
+    except IndexError as e:  # the store's own message, as a user error rather than a traceback
+        raise ValueError(str(e)) from None
     path = show_sample(sample, args.out, num_frames=args.frames, video=args.video, hands_file=args.hands_file)
     print(f"wrote {path}")
     return 0

@@ -188,13 +188,8 @@ class InputNorm(nn.Module):
         self.bn = nn.BatchNorm1d(width) if width else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() != 5:
-            raise ValueError(f"expected a skeleton batch (N, C, T, V, M), got shape {tuple(x.shape)}")
+        # the shape was checked once, with the layout's name, by GCNBackbone.check_input
         n, c, t, v, m = x.shape
-        if (c, v) != (self.in_channels, self.num_joints) or (self.mode == "MVC" and m != self.num_persons):
-            raise ValueError(
-                f"input (N, C, T, V, M) = {tuple(x.shape)} does not match this backbone: C={self.in_channels}, "
-                f"V={self.num_joints}" + (f", M={self.num_persons}" if self.mode == "MVC" else ""))
         x = x.permute(0, 4, 3, 1, 2)  # (N, M, V, C, T)
         if self.mode == "MVC":
             x = self.bn(x.reshape(n, m * v * c, t)).view(n, m, v, c, t)
