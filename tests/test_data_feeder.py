@@ -703,3 +703,20 @@ def test_seeded_augmentation_depends_only_on_seed_epoch_item(ntu_store):
     assert any(not torch.equal(x, b[i]["body"]) for i, x in enumerate(forward))
     c = SkeletonDataset(ntu_store, split="all", train=True, seed=8)
     assert any(not torch.equal(x, c[i]["body"]) for i, x in enumerate(forward))
+
+
+@pytest.mark.parametrize("sampling", ["crop_resize", "ucla"])
+def test_hand_missing_zero_blanks_the_undetected_frames_only(ntu_store, sampling):
+    kw = dict(window=32, streams=("body", "hand"), split="all", sampling=sampling)
+    kept = SkeletonDataset(ntu_store, **kw)
+    zeroed = SkeletonDataset(ntu_store, hand_missing="zero", **kw)
+    for item in range(len(kept)):
+        a, b = kept[item], zeroed[item]
+        seen = b["hand_mask"].numpy().astype(bool)  # (T, 2)
+        assert (~seen).any() and seen.any()
+        ha, hb = (x["hand"].numpy().transpose(1, 3, 0, 2) for x in (a, b))  # (T, 2, C, V)
+        assert not hb[~seen].any() and np.abs(ha[~seen]).max() > 0
+        np.testing.assert_array_equal(hb[seen], ha[seen])
+        np.testing.assert_array_equal(a["body"].numpy(), b["body"].numpy())
+    with pytest.raises(ValueError, match="hand_missing must be one of"):
+        SkeletonDataset(ntu_store, hand_missing="drop", **kw)

@@ -48,6 +48,24 @@ def test_normalize_hands_palm_units():
         hands.normalize_hands(lm, det, "metres")
 
 
+def test_normalize_hands_wrist_centres_every_hand_and_keeps_the_bones():
+    rng = np.random.default_rng(0)
+    lm = np.zeros((4, 2, 21, 3), np.float32)
+    det = np.array([[True, True], [True, False], [False, True], [False, False]])
+    for t, slot in np.argwhere(det):
+        lm[t, slot] = fake_hand(100 + 40 * t + 300 * slot, 200 - 10 * t, size=20)
+        lm[t, slot, :, :2] += rng.normal(0, 1, (21, 2))
+    out = hands.normalize_hands(lm, det, "wrist")
+    palm = hands.normalize_hands(lm, det, "palm")
+    np.testing.assert_allclose(out[det][:, 0], 0, atol=1e-6)  # every seen hand's wrist at the origin
+    np.testing.assert_allclose(out[det][:, :, 2], palm[det][:, :, 2], atol=1e-6)  # z: already wrist-relative
+    assert not out[~det].any()  # unseen hands stay zero
+    # same palm unit, so each hand's shape (and every bone) is the palm normalisation's
+    np.testing.assert_allclose(out[det] - out[det][:, :1], palm[det] - palm[det][:, :1], atol=1e-5)
+    np.testing.assert_allclose(np.median(np.linalg.norm(out[det][:, 9, :2], axis=-1)),
+                               np.median(np.linalg.norm(palm[det][:, 9, :2] - palm[det][:, 0, :2], axis=-1)), rtol=1e-5)
+
+
 def test_assign_hands_one_to_one():
     anchors = np.array([[[0, 0], [0, -10]], [[100, 0], [100, -10]]], np.float32)
     left, right = fake_hand(2, 0), fake_hand(97, 0)

@@ -78,7 +78,9 @@ def test_torchscript_matches(tmp_path):
 
 @needs_ort
 def test_export_cli_and_onnx_predictor(tmp_path, capsys):
-    from bharnet.data.synthetic import CLASS_NAMES
+    from bharnet.data.synthetic import BENCHMARKS
+
+    BASIC = BENCHMARKS["basic"]  # a 20-class "synthetic" config: the first benchmark's names (as old demo runs)
 
     ckpt = save(tmp_path, tiny("expert", stream="hand"))
     assert main(["export", str(ckpt), "--onnx", str(tmp_path / "h.onnx")]) == 0
@@ -86,7 +88,7 @@ def test_export_cli_and_onnx_predictor(tmp_path, capsys):
     assert "max |exported - PyTorch|" in out and "logits_hand" in out
     torch_p, onnx_p = Predictor(ckpt), Predictor(tmp_path / "h.onnx")
     assert onnx_p.spec == torch_p.spec and onnx_p.spec.modality == "bone"
-    assert onnx_p.spec.streams == {"hand": (3, 16, 25, 2)} and onnx_p.spec.class_names == list(CLASS_NAMES)
+    assert onnx_p.spec.streams == {"hand": (3, 16, 25, 2)} and onnx_p.spec.class_names == list(BASIC.class_names)
     rng = np.random.default_rng(0)
     batch = {k: rng.normal(size=(2, *s)).astype(np.float32) for k, s in torch_p.spec.streams.items()}
     p1, b1 = torch_p(batch)
@@ -122,6 +124,27 @@ def test_window_inputs_match_the_test_feeder():
     np.testing.assert_allclose(x["body"], expected, rtol=1e-5, atol=1e-6)
     hands = normalize_hands(skel["landmarks"][8:40], skel["detected"][8:40], "palm")
     assert np.abs(hands).max() > 0 and np.isfinite(x["hand"]).all()
+
+
+def test_window_inputs_repeat_the_training_hand_preprocessing():
+    """A model trained on wrist-centred hands with undetected frames zeroed gets the same at prediction."""
+    rng = np.random.default_rng(1)
+    frames = 32
+    detected = np.ones((frames, 2), bool)
+    detected[10:20, 1] = False
+    skel = {"body": rng.normal(size=(frames, 1, 25, 3)).astype(np.float32),
+            "landmarks": rng.normal(100, 20, size=(frames, 2, 21, 3)).astype(np.float32),
+            "detected": detected, "image_size": np.array([640, 480])}
+    spec = ModelSpec(streams={"body": (3, 32, 25, 1), "hand": (3, 32, 25, 2)}, modality="joint",
+                     hand_normalization="wrist", hand_missing="zero")
+    x = window_inputs(skel, 0, frames, spec)["hand"]  # (3, 32, 25, 2); the test crop keeps frames 0..31
+    assert np.abs(x[:2, :, 0]).max() < 1e-6  # wrists at the origin (x, y; z is MediaPipe's own)
+    seen = detected[:, 1]  # the test crop of 32 valid frames to 32 is the identity
+    assert not x[:, ~seen, :, 1].any() and np.abs(x[:, seen, 1:21, 1]).min(axis=(0, 2)).min() > 0
+    assert np.abs(x[:, :, 1:21, 0]).max(axis=(0, 2)).min() > 0  # the left hand: every frame kept
+    kept = window_inputs(skel, 0, frames, ModelSpec(**dict(spec.__dict__, hand_missing="interpolate")))["hand"]
+    assert np.abs(kept[:, ~seen, 1:21, 1]).max() > 0
+    assert ModelSpec.from_json(spec.to_json()) == spec
 
 
 def test_window_starts_cover_the_clip():

@@ -187,6 +187,15 @@ def test_two_phase_dual_stream_run_reports_every_branch(tmp_path):
     body_state = bharnet.read_checkpoint(experts["body"])["state_dict"]
     for key, value in module.model.body_backbone.state_dict().items():
         torch.testing.assert_close(value, body_state[f"backbones.0.{key}"], rtol=0, atol=0)
+    config["data"]["hand_missing"] = "zero"
     report = fit(config)
     branches = set(report["last"]) - {"epoch"}
     assert {"logits", "body_expert", "hand_expert", "body_interactive", "hand_interactive"} <= branches, branches
+    # the hand preprocessing travels with the weights, so that `bharnet predict` repeats it without the store
+    from bharnet.deploy.predict import Predictor
+
+    ckpt = tmp_path / "runs" / config["name"] / "last.pt"
+    extra = bharnet.load_checkpoint(ckpt).checkpoint_extra
+    assert extra["preprocessing"] == {"hand_normalization": "palm", "hand_missing": "zero"}
+    spec = Predictor(ckpt).spec
+    assert (spec.hand_normalization, spec.hand_missing) == ("palm", "zero")

@@ -180,3 +180,42 @@ def test_load_expert_takes_the_right_classifier_or_says_it_did_not(tmp_path):
     assert torch.equal(model.hand_backbone.input_norm.bn.weight, attention.hand_backbone.input_norm.bn.weight)
     with pytest.raises(ValueError, match="two-trunk"):
         model.load_expert(bharnet.create_model("expert", num_trunks=2, **SMALL), "body")
+
+
+@pytest.mark.parametrize("fusion", ["sum", "mean"])
+def test_bharnet_e_complementary_readings(fusion):
+    """Each reading puts the complementary CE on the logits it names; the prediction stays the four-branch fusion."""
+    labels = torch.tensor([0, 3, 6])
+    inputs = _inputs(3)
+    ce = bharnet.BHaRNetLoss()
+    outputs = {}
+    for reading in ("all", "experts", "experts+all"):
+        torch.manual_seed(0)
+        model = bharnet.create_model("bharnet_e", complementary_on=reading, fusion=fusion, **SMALL).train()
+        torch.manual_seed(1)
+        outputs[reading] = out = model(*inputs)
+        br = out.branches
+        reduce = (lambda xs: torch.stack(xs).sum(0)) if fusion == "sum" else (lambda xs: torch.stack(xs).mean(0))
+        experts = reduce([br["body_expert"], br["hand_expert"]])
+        assert out.individual == ("body_interactive", "hand_interactive")
+        torch.testing.assert_close(out.logits, reduce(list(br.values())))
+        terms = ce.components(out, labels)
+        interactive = terms["ce/body_interactive"] + terms["ce/hand_interactive"]
+        smooth = dict(target=labels, label_smoothing=0.1)
+        if reading == "all":
+            expected = {"cpl": torch.nn.functional.cross_entropy(out.logits, **smooth)}
+        elif reading == "experts":
+            expected = {"cpl": torch.nn.functional.cross_entropy(experts, **smooth)}
+        else:
+            expected = {"cpl/experts": torch.nn.functional.cross_entropy(experts, **smooth),
+                        "cpl/all": torch.nn.functional.cross_entropy(out.logits, **smooth)}
+        assert set(terms) == {"ce/body_interactive", "ce/hand_interactive", "total", *expected}
+        for name, value in expected.items():
+            torch.testing.assert_close(terms[name], value)
+        torch.testing.assert_close(terms["total"], interactive + sum(expected.values()))
+        if reading != "all":  # the expert heads get the expert-pair term's gradient
+            model.zero_grad()
+            terms["total"].backward()
+            assert model.body_expert.fc.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="complementary_on must be one of"):
+        bharnet.create_model("bharnet_e", complementary_on="expert", **SMALL)

@@ -33,10 +33,11 @@ import numpy as np
 from .data import synthetic
 from .data.store import DatasetStore, StoreError
 
-__all__ = ["DemoResult", "run_demo", "demo_config", "branch_scores", "group_table", "CPU_MODEL", "MODELS"]
+__all__ = ["DemoResult", "run_demo", "demo_config", "branch_scores", "group_table", "prepare_store", "train_or_reuse",
+           "demo_streams", "CPU_MODEL", "MODELS"]
 
 # The CPU-sized model (the paper's values in the module docstring).
-CPU_MODEL = {"backbone": "degcn", "base_channels": 16, "num_frames": 32, "num_persons": 1, "num_classes": 20}
+CPU_MODEL = {"backbone": "degcn", "base_channels": 16, "num_frames": 32, "num_persons": 1}
 _ATTENTION = {"heads": 4, "dim_head": 16}
 EXPERTS = "score_fusion"  # stage 1: the two experts, trained side by side
 MODELS = {  # model name -> extra constructor arguments
@@ -48,30 +49,35 @@ MODELS = {  # model name -> extra constructor arguments
 TITLES = {"score_fusion": "Score fusion (separate experts)", "joint_training": "Joint training (+ L_cpl)",
           "bharnet_p": "BHaRNet-P", "bharnet_e": "BHaRNet-E"}
 GROUP_TITLES = {"body": "body-distinct", "hand": "hand-distinct", "mixed": "mixed"}
+DEFAULT_HAND_NORMALIZATION = "palm"
 
 
 def demo_config(model: str, store: str | Path, out_dir: str | Path, *, seed: int = 0, epochs: int = 3,
                 protocol: str = "xsub", modality: str = "bone", init: str | Path | None = None,
-                progress: bool = True) -> dict:
+                progress: bool = True, benchmark: str = synthetic.DEFAULT_BENCHMARK,
+                model_args: dict | None = None) -> dict:
     """The training config of one demo model (a plain engine config: ``bharnet train -c`` runs it too).
-    ``init``: a trained two-expert checkpoint (stage 1) to start both backbones and expert heads from."""
+    ``init``: a trained two-expert checkpoint (stage 1) to start both backbones and expert heads from;
+    ``model_args`` override the model's arguments (e.g. ``{"complementary_on": "all"}``)."""
     from .engine.config import DEFAULTS, _merge
 
     if model not in MODELS:
         raise ValueError(f"unknown demo model {model!r}; choose from {', '.join(MODELS)}")
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    bench = synthetic.get_benchmark(benchmark)
+    args = dict(CPU_MODEL, num_classes=len(bench.actions), **MODELS[model], **(model_args or {}))
     return _merge(DEFAULTS, {
         "name": model, "out_dir": str(out_dir), "seed": int(seed),
         "data": {"store": str(store), "protocol": protocol, "window": CPU_MODEL["num_frames"], "modality": modality,
                  "streams": ["body", "hand"], "batch_size": 16, "test_batch_size": 64, "num_workers": 0},
-        "model": {"name": model, "args": dict(CPU_MODEL, **MODELS[model])},
+        "model": {"name": model, "args": args},
         "init": {"body": str(init) if init else None, "hand": str(init) if init else None},
         "optim": {"lr": 0.1, "weight_decay": 4e-4},
         "schedule": {"warmup_epochs": 0, "cosine_period": int(epochs), "cosine_min_lr": None, "milestones": []},
         "trainer": {"epochs": int(epochs), "gradient_clip": 5.0, "eval_every": int(epochs), "log_every_n_steps": 10,
                     "progress": bool(progress)},
-        "eval": {"class_names": "synthetic"},
+        "eval": {"class_names": list(bench.class_names)},
     })
 
 
@@ -89,17 +95,19 @@ def branch_scores(model: str, scores: dict[str, np.ndarray]) -> dict[str, np.nda
     return {TITLES[model]: scores["logits"]}
 
 
-def group_table(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Top-1 overall and on the samples of each class group (predictions over all classes)."""
+def group_table(scores: np.ndarray, labels: np.ndarray, groups: dict[str, tuple[int, ...]] | None = None
+                ) -> dict[str, float]:
+    """Top-1 overall and on the samples of each class group (predictions over all classes; ``groups``:
+    the default benchmark's unless given)."""
     pred = scores.argmax(1)
     out = {"overall": float((pred == labels).mean())}
-    for group, classes in synthetic.GROUPS.items():
+    for group, classes in (groups or synthetic.GROUPS).items():
         mask = np.isin(labels, classes)
         out[group] = float((pred[mask] == labels[mask]).mean()) if mask.any() else float("nan")
     return out
 
 
-def _costs(model_name: str) -> dict[str, tuple[float, float]]:
+def _costs(model_name: str, num_classes: int) -> dict[str, tuple[float, float]]:
     """(params M, GFLOPs) per table row, in the paper's convention (multiply-adds of conv/linear/norm)."""
     from .models import create_model
     from .profiler import profile_model
@@ -108,9 +116,10 @@ def _costs(model_name: str) -> dict[str, tuple[float, float]]:
         p = profile_model(m)
         return p.paper_params_m, p.paper_gmacs
 
-    model = create_model(model_name, **CPU_MODEL, **MODELS[model_name])
-    body = cost(create_model("expert", stream="body", **CPU_MODEL))
-    hand_args = dict(CPU_MODEL, num_persons=2)
+    size = dict(CPU_MODEL, num_classes=num_classes)
+    model = create_model(model_name, **size, **MODELS[model_name])
+    body = cost(create_model("expert", stream="body", **size))
+    hand_args = dict(size, num_persons=2)
     hand = cost(create_model("expert", stream="hand", **hand_args))
     total = cost(model)
     if model_name == "bharnet_e":
@@ -128,7 +137,8 @@ def _costs(model_name: str) -> dict[str, tuple[float, float]]:
 # ------------------------------------------------------------------------------------------- result
 @dataclass
 class DemoResult:
-    """Everything the demo measured; :meth:`markdown` is its report."""
+    """Everything the demo measured; :meth:`markdown` is its report. ``rows`` maps a stream (``joint``,
+    ``bone`` or ``J+B``, the two streams' scores summed) to its table rows."""
 
     out: Path
     seed: int
@@ -137,45 +147,58 @@ class DemoResult:
     store: Path
     modality: str
     counts: dict[str, int]
-    rows: dict[str, dict[str, float]] = field(default_factory=dict)  # row -> overall / body / hand / mixed
+    benchmark: str = synthetic.DEFAULT_BENCHMARK
+    hand_normalization: str = "palm"
+    rows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # stream -> row -> group -> top-1
     costs: dict[str, tuple[float, float]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     confusion: Path | None = None
 
+    @property
+    def bench(self) -> synthetic.Benchmark:
+        return synthetic.get_benchmark(self.benchmark)
+
     def table(self, markdown: bool = False) -> str:
-        groups = [GROUP_TITLES[g] for g in synthetic.GROUPS]
-        header = ["branch / model", "overall"] + groups + ["params (M)", "GFLOPs"]
+        groups = self.bench.groups
+        several = len(self.rows) > 1
+        header = (["stream"] if several else []) + ["branch / model", "overall"] + [GROUP_TITLES[g] for g in groups]
+        header += ["params (M)", "GFLOPs"]
         body = []
-        for name, r in self.rows.items():
-            params, flops = self.costs.get(name, (float("nan"), float("nan")))
-            body.append([name, *(f"{100 * r[k]:.1f}" for k in ("overall", *synthetic.GROUPS)),
-                         f"{params:.3f}", f"{flops:.4f}"])
-        chance = ["chance", f"{100 / len(synthetic.ACTIONS):.1f}",
-                  *(f"{100 / len(c):.1f}" for c in synthetic.GROUPS.values()), "", ""]
+        for stream, rows in self.rows.items():
+            factor = 2 if stream == "J+B" else 1
+            for name, r in rows.items():
+                params, flops = self.costs.get(name, (float("nan"), float("nan")))
+                body.append(([stream] if several else []) + [name, *(f"{100 * r[k]:.1f}" for k in ("overall", *groups)),
+                                                             f"{factor * params:.3f}", f"{factor * flops:.4f}"])
+        chance = [f"{100 / len(self.bench.actions):.1f}", *(f"{100 / len(c):.1f}" for c in groups.values()), "", ""]
+        chance = (["", "chance"] if several else ["chance"]) + chance
         body.append(chance)
         if markdown:
-            lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+            lines = ["| " + " | ".join(header) + " |",
+                     "|" + "|".join(["---"] * (1 + several) + ["---:"] * (len(header) - 1 - several)) + "|"]
             lines += ["| " + " | ".join(row) + " |" for row in body]
             return "\n".join(lines)
         widths = [max(len(str(row[i])) for row in [header] + body) for i in range(len(header))]
-        fmt = "  ".join(f"{{:<{w}}}" if i == 0 else f"{{:>{w}}}" for i, w in enumerate(widths))
+        fmt = "  ".join(f"{{:<{w}}}" if i <= several else f"{{:>{w}}}" for i, w in enumerate(widths))
         return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] +
                          [fmt.format(*row) for row in body])
 
     def markdown(self) -> str:
+        bench = self.bench
         groups = "\n".join(f"- **{GROUP_TITLES[g]}** ({len(c)} classes): "
-                           + ", ".join(synthetic.CLASS_NAMES[i] for i in c) for g, c in synthetic.GROUPS.items())
+                           + ", ".join(bench.class_names[i] for i in c) for g, c in bench.groups.items())
         timing = ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items())
         confusion = f"\n![confusion matrices]({self.confusion.name})\n" if self.confusion else ""
         return f"""# bharnet demo — synthetic body + hand benchmark
 
-Seed {self.seed}, protocol `{self.protocol}` ({self.counts['train']} training / {self.counts['test']} test clips,
-test subjects never seen in training), {self.modality} stream, {self.epochs} epochs per stage: the experts first,
-then the fine-tuned models started from them (the paper's recipe). Store: `{self.store}`.
+Benchmark `{bench.name}`, seed {self.seed}, protocol `{self.protocol}` ({self.counts['train']} training /
+{self.counts['test']} test clips, test subjects never seen in training), {self.modality} stream, hands
+`{self.hand_normalization}`-normalised, {self.epochs} epochs per stage: the experts first, then the fine-tuned
+models started from them (the paper's recipe). Store: `{self.store}`.
 
 Top-1 accuracy (%) of the last epoch's weights on the test split, overall and on the samples of each class
-group (predictions over all {len(synthetic.ACTIONS)} classes). Costs per sample in the paper's convention
-(multiply-adds of conv/linear/norm layers; parameters of those layers).
+group (predictions over all {len(bench.actions)} classes). Costs per sample in the paper's convention
+(multiply-adds of conv/linear/norm layers; parameters of those layers; J+B: both streams).
 
 {self.table(markdown=True)}
 
@@ -191,20 +214,24 @@ Wall time: {timing}.
 
 
 # ------------------------------------------------------------------------------------------- running
-def _prepare_store(out: Path, seed: int, subjects: int, progress: bool) -> Path:
-    store = out / "data" / f"synthetic_seed{seed}_subjects{subjects}.store"
+def prepare_store(out: Path, seed: int, subjects: int, bench: synthetic.Benchmark, hand_normalization: str,
+                   progress: bool) -> Path:
+    store = out / "data" / f"synthetic_{bench.name}_seed{seed}_subjects{subjects}_{hand_normalization}.store"
     if store.exists():
         try:
-            info = DatasetStore(store).manifest.get("info", {})
-            if info.get("generator_version") == synthetic.GENERATOR_VERSION and info.get("seed") == seed:
+            opened = DatasetStore(store)
+            info = opened.manifest.get("info", {})
+            same = {"generator_version": synthetic.GENERATOR_VERSION, "seed": seed, "benchmark": bench.name}
+            if all(info.get(k) == v for k, v in same.items()) and opened.hand_normalization == hand_normalization:
                 return store
         except StoreError:
             pass
-    synthetic.generate_store(store, seed=seed, subjects=subjects, overwrite=True, progress=progress)
+    synthetic.generate_store(store, seed=seed, subjects=subjects, benchmark=bench,
+                             hand_normalization=hand_normalization, overwrite=True, progress=progress)
     return store
 
 
-def _train(config: dict, say) -> dict[str, np.ndarray]:
+def train_or_reuse(config: dict, say=print) -> dict[str, np.ndarray]:
     """Train one model unless a finished run with the same config exists; resume an interrupted one."""
     from .engine.config import dump_config
     from .engine.metrics import load_scores
@@ -224,66 +251,98 @@ def _train(config: dict, say) -> dict[str, np.ndarray]:
     return scores
 
 
+def demo_streams(modality: str) -> tuple[str, ...]:
+    """``"joint+bone"`` -> both streams; any single modality -> itself."""
+    from .data.transforms import MODALITIES
+
+    streams = tuple(modality.split("+"))
+    if not streams or any(m not in MODALITIES for m in streams) or len(set(streams)) != len(streams):
+        raise ValueError(f"modality must be one of {', '.join(MODALITIES)} or two of them joined by '+' "
+                         f"(e.g. joint+bone), got {modality!r}")
+    return streams
+
+
 def run_demo(out: str | Path = "runs/demo", *, seed: int = 0, full: bool = False, epochs: int = 3,
-             subjects: int = 24, protocol: str = "xsub", modality: str = "bone", progress: bool = True,
-             say=print) -> DemoResult:
+             subjects: int | None = None, protocol: str = "xsub", modality: str = "bone",
+             benchmark: str = synthetic.DEFAULT_BENCHMARK, hand_normalization: str = DEFAULT_HAND_NORMALIZATION,
+             model_args: dict | None = None, progress: bool = True, say=print) -> DemoResult:
     """Generate, train (experts, then the fine-tuned models), evaluate and report; returns the measurements
-    (also written to ``out``: report.md, results.json, confusion.png, configs/, runs/)."""
+    (also written to ``out``: report.md, results.json, confusion.png, configs/, runs/). ``modality="joint+bone"``
+    trains every model on both streams (run folders ``<model>_<stream>``) and adds their ensemble.
+    ``model_args`` go to the fine-tuned models (e.g. ``{"complementary_on": "all"}``)."""
     from .engine.config import dump_config
     from .engine.metrics import plot_confusion_panels
 
+    streams = demo_streams(modality)
+    bench = synthetic.get_benchmark(benchmark)
+    subjects = bench.subjects if subjects is None else int(subjects)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    say(f"[1/4] synthetic benchmark (seed {seed}, {subjects} subjects x 3 views x {len(synthetic.ACTIONS)} classes)")
-    store = _prepare_store(out, seed, subjects, progress)
+    say(f"[1/4] synthetic benchmark '{bench.name}' (seed {seed}, {subjects} subjects x 3 views x "
+        f"{len(bench.actions)} classes, hands {hand_normalization}-normalised)")
+    store = prepare_store(out, seed, subjects, bench, hand_normalization, progress)
     timings["data"] = time.perf_counter() - start
     opened = DatasetStore(store)
     result = DemoResult(out=out, seed=seed, protocol=protocol, epochs=epochs, store=store, modality=modality,
                         counts={"train": len(opened.split(protocol, "train")),
-                                "test": len(opened.split(protocol, "test"))})
+                                "test": len(opened.split(protocol, "test"))},
+                        benchmark=bench.name, hand_normalization=hand_normalization)
 
-    def train(name: str, init: Path | None) -> dict[str, np.ndarray]:
+    def train(name: str, stream: str, init: Path | None) -> dict[str, np.ndarray]:
         t0 = time.perf_counter()
         config = demo_config(name, store, out / "runs", seed=seed, epochs=epochs, protocol=protocol,
-                             modality=modality, init=init, progress=progress)
+                             modality=stream, init=init, progress=progress, benchmark=bench.name,
+                             model_args=None if name == EXPERTS else model_args)
+        if len(streams) > 1:
+            config["name"] = f"{name}_{stream}"
         (out / "configs").mkdir(exist_ok=True)
-        (out / "configs" / f"{name}.yaml").write_text(dump_config(config))
-        scores = _train(config, say)
-        timings[name] = time.perf_counter() - t0
+        (out / "configs" / f"{config['name']}.yaml").write_text(dump_config(config))
+        scores = train_or_reuse(config, say)
+        timings[config["name"]] = time.perf_counter() - t0
         return scores
 
-    size = f"CPU-sized: DeGCN width {CPU_MODEL['base_channels']}, {CPU_MODEL['num_frames']} frames, {modality} stream"
-    say(f"[2/4] stage 1: body and hand experts ({epochs} epochs, {size})")
-    all_scores = {EXPERTS: train(EXPERTS, None)}
-    experts = out / "runs" / EXPERTS / "last.pt"
+    size = f"CPU-sized: DeGCN width {CPU_MODEL['base_channels']}, {CPU_MODEL['num_frames']} frames"
     models = [m for m in MODELS if m != EXPERTS] if full else ["bharnet_e"]
-    say(f"[3/4] stage 2: {', '.join(models)} fine-tuned from the experts ({epochs} epochs each)")
-    for name in models:
-        all_scores[name] = train(name, experts)
+    all_scores: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for stream in streams:
+        say(f"[2/4] stage 1: body and hand experts ({epochs} epochs, {size}, {stream} stream)")
+        all_scores[stream] = {EXPERTS: train(EXPERTS, stream, None)}
+        experts = out / "runs" / (EXPERTS if len(streams) == 1 else f"{EXPERTS}_{stream}") / "last.pt"
+        say(f"[3/4] stage 2: {', '.join(models)} fine-tuned from the experts ({epochs} epochs each, {stream} stream)")
+        for name in models:
+            all_scores[stream][name] = train(name, stream, experts)
 
     say("[4/4] evaluating")
     labels = None
-    for name, scores in all_scores.items():
-        labels = scores.pop("_labels")
-        for row, s in branch_scores(name, scores).items():
-            result.rows[row] = group_table(s, labels)
-        result.costs.update(_costs(name))
-    e = all_scores["bharnet_e"]
-    panels = {"body expert": all_scores[EXPERTS]["body"], "hand expert": all_scores[EXPERTS]["hand"],
-              "BHaRNet-E": e["logits"]}
+    rows: dict[str, dict[str, np.ndarray]] = {}
+    for stream, per_model in all_scores.items():
+        rows[stream] = {}
+        for name, scores in per_model.items():
+            labels = scores.pop("_labels")
+            rows[stream].update(branch_scores(name, scores))
+            if stream == streams[0]:
+                result.costs.update(_costs(name, len(bench.actions)))
+    if len(streams) > 1:  # the paper's J+B: the two streams' scores summed, row by row
+        rows["J+B"] = {row: sum(rows[s][row] for s in streams) for row in rows[streams[0]]}
+    result.rows = {stream: {row: group_table(s, labels, bench.groups) for row, s in r.items()}
+                   for stream, r in rows.items()}
+    last = list(rows)[-1]
+    panels = {"body expert": rows[last]["body expert (alone)"], "hand expert": rows[last]["hand expert (alone)"],
+              "BHaRNet-E": rows[last]["BHaRNet-E (all branches)"]}
     try:
-        result.confusion = plot_confusion_panels(panels, labels, list(synthetic.CLASS_NAMES),
-                                                 list(synthetic.GROUPS.values()), out / "confusion.png")
+        result.confusion = plot_confusion_panels(panels, labels, list(bench.class_names),
+                                                 list(bench.groups.values()), out / "confusion.png")
     except ImportError as err:
         say(f"(no confusion plot: {err})")
     timings["total"] = time.perf_counter() - start
     result.timings = timings
     (out / "report.md").write_text(result.markdown())
-    (out / "results.json").write_text(json.dumps({"seed": seed, "protocol": protocol, "modality": modality,
-                                                  "epochs": epochs, "rows": result.rows, "costs": result.costs,
-                                                  "timings": timings, "counts": result.counts}, indent=1))
+    (out / "results.json").write_text(json.dumps({
+        "seed": seed, "protocol": protocol, "modality": modality, "benchmark": bench.name,
+        "hand_normalization": hand_normalization, "epochs": epochs, "rows": result.rows, "costs": result.costs,
+        "timings": timings, "counts": result.counts}, indent=1))
     return result
 
 

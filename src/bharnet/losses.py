@@ -3,7 +3,8 @@
 ``L = sum_b lambda_stream(b) * CE(y_b, l) + lambda_cpl * L_cpl(y_fused, l)`` ([P] eqs. 2-4), where
 ``b`` runs over the output's ``individual`` branches (body/hand for joint training and
 BHaRNet-P, the interactive branches for BHaRNet-E, the single branch of an expert) and the
-complementary term is present when the output asks for it. ``CE`` is label-smoothing cross
+complementary term is present when the output asks for it: on the fused prediction, or on each of the
+output's ``complementary_logits`` (BHaRNet-E's expert pair, see ``BHaRNetE``). ``CE`` is label-smoothing cross
 entropy (DeGCN's, epsilon 0.1). For Noisy-OR fusion the complementary term is the binary cross
 entropy of the fused per-class probability against the (smoothed) one-hot target.
 """
@@ -55,18 +56,23 @@ class BHaRNetLoss(nn.Module):
             terms[f"ce/{name}"] = self._weight(name) * F.cross_entropy(
                 output.branches[name], labels, label_smoothing=self.label_smoothing)
         if output.complementary:
-            if output.fusion == "noisy_or":
-                k = output.logits.shape[-1]
-                target = F.one_hot(labels, k).to(output.logits.dtype)
-                target = target * (1 - self.label_smoothing) + self.label_smoothing / k
-                cpl = F.binary_cross_entropy_with_logits(output.logits, target, reduction="sum") / labels.shape[0]
-            else:
-                cpl = F.cross_entropy(output.logits, labels, label_smoothing=self.label_smoothing)
-            terms["cpl"] = self.lambda_cpl * cpl
+            targets = output.complementary_logits or {"": output.logits}
+            for name, fused in targets.items():
+                terms["cpl/" + name if len(targets) > 1 else "cpl"] = self.lambda_cpl * self._complementary(
+                    fused, labels, output.fusion)
         if not terms:
             raise ValueError("this output has no branch to train (an expert-only inference model?)")
         terms["total"] = torch.stack(list(terms.values())).sum()
         return terms
+
+    def _complementary(self, fused: Tensor, labels: Tensor, fusion: str) -> Tensor:
+        """CE of fused logits ``(N, K)``; for Noisy-OR, the summed per-class binary CE."""
+        if fusion == "noisy_or":
+            k = fused.shape[-1]
+            target = F.one_hot(labels, k).to(fused.dtype)
+            target = target * (1 - self.label_smoothing) + self.label_smoothing / k
+            return F.binary_cross_entropy_with_logits(fused, target, reduction="sum") / labels.shape[0]
+        return F.cross_entropy(fused, labels, label_smoothing=self.label_smoothing)
 
     def forward(self, output: ModelOutput, labels: Tensor) -> Tensor:
         return self.components(output, labels)["total"]

@@ -1,8 +1,7 @@
 """Class names and named class subsets of the benchmarks."""
 from __future__ import annotations
 
-from .synthetic import CLASS_NAMES as _SYNTHETIC
-from .synthetic import GROUPS as _SYNTHETIC_GROUPS
+from .synthetic import BENCHMARKS as _SYNTHETIC
 
 __all__ = ["CLASS_NAMES", "SUBSETS", "class_names", "resolve_subset"]
 
@@ -37,7 +36,8 @@ _NW_UCLA = ("pick up with one hand", "pick up with two hands", "drop trash", "wa
             "donning", "doffing", "throw", "carry")
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {"ntu120": _NTU120, "ntu60": _NTU120[:60], "nw_ucla": _NW_UCLA,
-                                          "synthetic": _SYNTHETIC}
+                                          "synthetic": _SYNTHETIC["fine"].class_names,
+                                          "synthetic_basic": _SYNTHETIC["basic"].class_names}
 
 # 0-based NTU indices. "paper_hand" are the four the paper names (§IV-C, Fig. 5); "hand_window" the 10-class
 # window most consistent with Fig. 5 (an interpretation); "finger_centric" a candidate pool (unverified).
@@ -45,8 +45,9 @@ SUBSETS: dict[str, tuple[int, ...]] = {
     "paper_hand": (70, 71, 74, 76),
     "hand_window": tuple(range(68, 78)),
     "finger_centric": (30, 65, 66, 68, 69, 70, 71, 72, 73, 74, 75, 76, 80, 81, 82, 83, 119),
-    # the groups of the built-in synthetic benchmark (bharnet.data.synthetic)
-    **{f"synthetic_{group}": classes for group, classes in _SYNTHETIC_GROUPS.items()},
+    # the groups of the built-in synthetic benchmarks (bharnet.data.synthetic)
+    **{f"synthetic_{group}": classes for group, classes in _SYNTHETIC["fine"].groups.items()},
+    **{f"synthetic_basic_{group}": classes for group, classes in _SYNTHETIC["basic"].groups.items()},
 }
 
 
@@ -54,6 +55,8 @@ def class_names(spec: str | list[str] | None, num_classes: int) -> list[str]:
     """Names for ``num_classes`` classes: a dataset name, an explicit list, or numbers."""
     if spec is None:
         return [str(i) for i in range(num_classes)]
+    if spec == "synthetic" and num_classes == len(CLASS_NAMES["synthetic_basic"]):
+        spec = "synthetic_basic"  # a 20-class run of the first benchmark, from before "fine" was the default
     names = list(CLASS_NAMES[spec]) if isinstance(spec, str) else list(spec)
     if len(names) < num_classes:
         raise ValueError(f"class names {spec!r} cover {len(names)} classes, the model has {num_classes}")

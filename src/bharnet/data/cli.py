@@ -99,6 +99,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from .synthetic import generate_store
 
     path = generate_store(args.out, seed=args.seed, subjects=args.subjects, repetitions=args.repetitions,
+                          benchmark=args.benchmark, hand_normalization=args.hand_normalization,
                           overwrite=args.overwrite, progress=not args.quiet)
     print(f"wrote {path}; `bharnet data info {path}` summarises it")
     return 0
@@ -212,8 +213,9 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                    help="NTU: kinect (.skeleton files, default) or pose (MediaPipe skeletons from extract-body)")
     p.add_argument("--missing-list", help="NTU: the official samples_with_missing_skeletons.txt to exclude")
     p.add_argument("--hands", help="folder of per-video hand files from `bharnet data extract-hands`")
-    p.add_argument("--hand-normalization", default="palm", choices=("palm", "image", "none"),
-                   help="hand coordinates: palm units centred on the first wrist (default), image heights, pixels")
+    p.add_argument("--hand-normalization", default="palm", choices=("palm", "wrist", "image", "none"),
+                   help="hand coordinates: palm units centred on the first wrist (palm, default), palm units with "
+                        "each hand's wrist at the origin in every frame (wrist: hand-centric), image heights, pixels")
     p.add_argument("--single-actor", choices=("zeros", "duplicate"),
                    help="fill actor 2 of one-actor NTU samples (default: zeros for ntu60, duplicate for ntu120, "
                         "as the reference scripts)")
@@ -278,12 +280,17 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_extract_hands)
 
     p = dsub.add_parser("synth", help="generate the synthetic body + hand benchmark (the demo's data)",
-                        description="Render the procedural body + hand action benchmark (20 classes: body-distinct, "
-                                    "hand-distinct, mixed) into a dataset store; deterministic from --seed.")
+                        description="Render the procedural body + hand action benchmark (body-distinct, "
+                                    "hand-distinct and mixed classes) into a dataset store; deterministic from --seed.")
     p.add_argument("--out", required=True, help="store directory to write")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same store (default 0)")
-    p.add_argument("--subjects", type=int, default=24,
-                   help="performers, at least 3 (x 3 views x 20 classes clips; default 24)")
+    p.add_argument("--benchmark", default="fine", choices=("fine", "basic"),
+                   help="fine: 35 confusable classes, 15 performers (default, the demo's); basic: the first "
+                        "benchmark, 20 classes, 24 performers, on which fused models reach 100%%")
+    p.add_argument("--subjects", type=int,
+                   help="performers, at least 3 (x 3 views x classes clips; default: the benchmark's, 15 / 24)")
+    p.add_argument("--hand-normalization", default="palm", choices=("palm", "wrist", "image", "none"),
+                   help="hand coordinates, as in `prepare` (default palm)")
     p.add_argument("--repetitions", type=int, default=1, help="clips per performer, view and class (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

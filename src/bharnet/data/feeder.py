@@ -45,11 +45,13 @@ from .transforms import (
     rotation_matrix,
     uniform_indices,
     valid_length,
+    zero_missing_hands,
 )
 
-__all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED"]
+__all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED", "HAND_MISSING"]
 
 HAND_JOINTS_PADDED = 25
+HAND_MISSING = ("interpolate", "zero")
 _BODY_LAYOUTS = {25: "ntu_rgbd", 20: "nw_ucla"}
 
 
@@ -76,13 +78,17 @@ class SkeletonDataset(Dataset):
         sampling: ``"crop_resize"`` or ``"ucla"``.
         repeat: the dataset is seen ``repeat`` times per epoch (CTR-GCN's NW-UCLA ``repeat``).
         seed: per-item augmentation seeds derived from ``(seed, epoch, item)``; None: from torch's generator.
+        hand_missing: ``"interpolate"``: undetected hand frames carry the store's interpolated landmarks
+            (the default); ``"zero"``: they are zeroed after the crop, so the model sees which frames were
+            not detected (:data:`HAND_MISSING`).
     """
 
     def __init__(self, store: str | Path | DatasetStore, *, protocol: str = "all", split: str = "all",
                  window: int = 64, train: bool | None = None, p_interval: tuple[float, ...] | None = None,
                  rotation: float = 0.3, modality: str = "joint", streams: tuple[str, ...] = ("body",),
                  sampling: str = "crop_resize", body_layout: str | None = None,
-                 hand_layout: str = "mediapipe_hand", repeat: int = 1, seed: int | None = None):
+                 hand_layout: str = "mediapipe_hand", repeat: int = 1, seed: int | None = None,
+                 hand_missing: str = "interpolate"):
         self.store = store if isinstance(store, DatasetStore) else DatasetStore(store)
         self.indices = self.store.split(protocol, split) if protocol != "all" else np.arange(len(self.store))
         self.train = (split == "train") if train is None else bool(train)
@@ -104,6 +110,9 @@ class SkeletonDataset(Dataset):
         if sampling not in ("crop_resize", "ucla"):
             raise ValueError(f"sampling must be 'crop_resize' or 'ucla', got {sampling!r}")
         self.sampling = sampling
+        if hand_missing not in HAND_MISSING:
+            raise ValueError(f"hand_missing must be one of {HAND_MISSING}, got {hand_missing!r}")
+        self.hand_missing = hand_missing
         self.modality = modality
         apply_modality(np.zeros((3, 2, 1, 1), np.float32), modality, ((0, 0),))  # validates the name
         shape = self.store.manifest["files"]["body"]["shape"]
@@ -150,6 +159,8 @@ class SkeletonDataset(Dataset):
             arrays = self._crop_resize(arrays, rng)
         else:
             arrays = self._ucla(arrays, rng)
+        if self.hand_missing == "zero" and "mask" in arrays:
+            arrays["hand"] = zero_missing_hands(arrays["hand"], arrays["mask"])
         out = {"label": torch.tensor(int(self.store.labels[index])), "index": torch.tensor(index),
                "name": str(self.store.names[index])}
         for key, layout in (("body", self.body_layout), ("hand", self.hand_layout)):

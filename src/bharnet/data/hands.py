@@ -53,7 +53,7 @@ NUM_HAND_JOINTS = 21
 # 0-based NTU joints: (wrist, hand) for the person's left and right.
 _NTU_HAND_JOINTS = ((6, 7), (10, 11))
 _NTU_TORSO = (0, 20)  # spine base, spine shoulder
-NORMALIZATIONS = ("palm", "image", "none")
+NORMALIZATIONS = ("palm", "wrist", "image", "none")
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
 
@@ -503,27 +503,33 @@ def normalize_hands(landmarks: np.ndarray, detected: np.ndarray, mode: str = "pa
                     image_size: tuple[int, int] | None = None) -> np.ndarray:
     """Centre and scale ``(F, 2, 21, 3)`` pixel hands of one sample [INT].
 
-    The origin is the wrist of the first detection (left slot first at a tie), as the body is centred on
-    its first frame. ``"palm"`` divides by the median palm length (wrist to middle-finger knuckle, over
-    detected frames), so that hands of near and far people have the same size while the distance between
-    the two hands is kept in palm units; ``"image"`` divides by the image height; ``"none"`` keeps pixels.
-    All-zero hands (a slot never detected) stay zero.
+    ``"palm"``: one origin per sample, the wrist of the first detection (left slot first at a tie), as
+    the body is centred on its first frame, so the hands keep their trajectories and the distance
+    between them. ``"wrist"`` (hand-centric): every hand of every frame has its own wrist at the origin,
+    so the joints show the hand's shape and orientation only, and the trajectory is left to the body
+    stream. Both divide by the median palm length (wrist to middle-finger knuckle, over detected frames),
+    so that hands of near and far people have the same size. ``"image"`` keeps the first-wrist origin and
+    divides by the image height; ``"none"`` keeps pixels. All-zero hands (a slot never detected) stay
+    zero. The bone stream is the same under ``"palm"`` and ``"wrist"`` (bones do not see the origin).
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"hand normalization must be one of {NORMALIZATIONS}, got {mode!r}")
     seen = np.argwhere(detected)
     if seen.size == 0 or mode == "none":
         return landmarks.astype(np.float32)
-    first = seen[np.lexsort((seen[:, 1], seen[:, 0]))[0]]
-    origin = landmarks[first[0], first[1], 0].copy()
-    origin[2] = 0.0  # z is already relative to the wrist
-    if mode == "palm":
-        palms = np.linalg.norm(landmarks[:, :, 9, :2] - landmarks[:, :, 0, :2], axis=-1)[detected]
-        scale = float(np.median(palms)) if palms.size else 1.0
+    if mode == "wrist":
+        origin = landmarks[:, :, :1].copy()  # (F, 2, 1, 3)
     else:
+        first = seen[np.lexsort((seen[:, 1], seen[:, 0]))[0]]
+        origin = landmarks[first[0], first[1], 0].copy()
+    origin[..., 2] = 0.0  # z is already relative to the wrist
+    if mode == "image":
         if image_size is None:
             raise ValueError("hand normalization 'image' needs the image size")
         scale = float(image_size[1])
+    else:
+        palms = np.linalg.norm(landmarks[:, :, 9, :2] - landmarks[:, :, 0, :2], axis=-1)[detected]
+        scale = float(np.median(palms)) if palms.size else 1.0
     scale = scale if scale > 1e-6 else 1.0
     out = (landmarks - origin) / scale
     present = np.abs(landmarks).sum(axis=(2, 3)) > 0  # (F, 2): all-zero hands (never seen) stay zero

@@ -273,6 +273,11 @@ class DatasetStore:
         return self._array("names")
 
     @property
+    def hand_normalization(self) -> str:
+        """How the stored hands were normalised (``prepare --hand-normalization``; ``palm`` if unrecorded)."""
+        return str((self.manifest.get("info", {}).get("hand_options") or {}).get("normalization", "palm"))
+
+    @property
     def meta(self) -> list[dict]:
         if self._meta is None:
             self._meta = json.loads((self.path / "meta.json").read_text())

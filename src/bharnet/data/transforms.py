@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = ["valid_length", "CropWindow", "draw_crop", "crop_resize", "draw_rotation", "rotation_matrix",
            "rotate", "to_bone", "to_motion", "apply_modality", "MODALITIES", "uniform_indices",
-           "random_indices_with_replacement", "minmax_normalize"]
+           "random_indices_with_replacement", "minmax_normalize", "zero_missing_hands"]
 
 MODALITIES = ("joint", "bone", "joint_motion", "bone_motion")
 
@@ -140,3 +140,8 @@ def minmax_normalize(x: np.ndarray) -> np.ndarray:
     span = np.where(hi > lo, hi - lo, 1.0)
     out[:3] = ((x[:3] - lo[:, None, None, None]) / span[:, None, None, None]) * 2 - 1
     return out
+
+
+def zero_missing_hands(hand: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(C, T, V, 2)`` hands with the frames whose detection ``mask`` ``(1, T, 1, 2)`` is below 0.5 set to zero."""
+    return (hand * (mask >= 0.5)).astype(np.float32)

@@ -20,7 +20,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     full = load_checkpoint(args.ckpt).eval()
     model = select_part(full, args.part)
-    spec = read_spec(model, full.checkpoint_extra.get("config"))
+    spec = read_spec(model, full.checkpoint_extra.get("config"), full.checkpoint_extra.get("preprocessing"))
     print(f"{args.ckpt}: {type(model).__name__} ({args.part})")
     if args.onnx:
         print(export_onnx(model, args.onnx, opset=args.opset, check=not args.no_check,

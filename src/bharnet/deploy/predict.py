@@ -19,7 +19,7 @@ import torch
 from ..data.feeder import HAND_JOINTS_PADDED
 from ..data.hands import interpolate_missing, normalize_hands
 from ..data.ntu import center_on_spine
-from ..data.transforms import apply_modality, crop_resize, draw_crop, valid_length
+from ..data.transforms import apply_modality, crop_resize, draw_crop, valid_length, zero_missing_hands
 from ..graphs import get_layout
 
 __all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
@@ -35,6 +35,7 @@ class ModelSpec:
     modality: str = "joint"
     class_names: list[str] = field(default_factory=list)
     hand_normalization: str = "palm"
+    hand_missing: str = "interpolate"
     body_layout: str = "ntu_rgbd"
     hand_layout: str = "mediapipe_hand"
 
@@ -58,20 +59,26 @@ def _class_names(config: dict, num_classes: int) -> list[str]:
         return [str(k) for k in range(num_classes)]
 
 
-def _hand_normalization(config: dict) -> str:
+def _preprocessing(config: dict, preprocessing: dict | None) -> dict[str, str]:
+    """The hand preprocessing a model was trained with: from its checkpoint (``preprocessing``), else from the
+    training store's manifest, else the defaults."""
+    out = {"hand_normalization": "palm", "hand_missing": (config.get("data") or {}).get("hand_missing", "interpolate")}
+    if preprocessing:
+        return {k: str(preprocessing.get(k, v)) for k, v in out.items()}
     store = (config.get("data") or {}).get("store")
     if store:
-        manifest = Path(store) / "manifest.json"
         try:
-            info = json.loads(manifest.read_text()).get("info", {})
-            return str((info.get("hand_options") or {}).get("normalization", "palm"))
-        except (OSError, ValueError):
+            from ..data.store import DatasetStore
+
+            out["hand_normalization"] = DatasetStore(store).hand_normalization
+        except Exception:  # an older checkpoint whose store is gone: the default, as before
             pass
-    return "palm"
+    return out
 
 
-def read_spec(model: torch.nn.Module, config: dict | None = None) -> ModelSpec:
-    """A model's :class:`ModelSpec` from the model and its training config (checkpoint ``extra["config"]``)."""
+def read_spec(model: torch.nn.Module, config: dict | None = None, preprocessing: dict | None = None) -> ModelSpec:
+    """A model's :class:`ModelSpec` from the model and its training config (checkpoint ``extra["config"]``) and
+    preprocessing (``extra["preprocessing"]``)."""
     from .export import input_specs
 
     config = config or {}
@@ -79,7 +86,7 @@ def read_spec(model: torch.nn.Module, config: dict | None = None) -> ModelSpec:
     kwargs = (getattr(model, "bharnet_config", None) or {}).get("kwargs", {})
     num_classes = _num_classes(model)
     return ModelSpec(streams=streams, modality=(config.get("data") or {}).get("modality", "joint"),
-                     class_names=_class_names(config, num_classes), hand_normalization=_hand_normalization(config),
+                     class_names=_class_names(config, num_classes), **_preprocessing(config, preprocessing),
                      body_layout=kwargs.get("body_layout", kwargs.get("layout", "ntu_rgbd")) if "body" in streams
                      else "ntu_rgbd", hand_layout=kwargs.get("hand_layout", "mediapipe_hand"))
 
@@ -105,13 +112,17 @@ def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: 
                                 tuple(skeletons["image_size"]))  # (T, 2, 21, 3)
         hands = hands.transpose(3, 0, 2, 1)  # (C, T, 21, 2)
         arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, HAND_JOINTS_PADDED - hands.shape[2]), (0, 0)))
+        arrays["mask"] = det.astype(np.float32)[None, :, None, :]  # (1, T, 1, 2)
     reference = arrays.get("body", next(iter(arrays.values())))
     valid = valid_length(reference) or reference.shape[1]
     window = next(iter(spec.streams.values()))[1]
     crop = draw_crop(valid, window, (0.95,), None)
+    arrays = {k: crop_resize(x, crop).astype(np.float32) for k, x in arrays.items()}
+    mask = arrays.pop("mask", None)
+    if mask is not None and spec.hand_missing == "zero":
+        arrays["hand"] = zero_missing_hands(arrays["hand"], mask)
     layouts = {"body": get_layout(spec.body_layout), "hand": get_layout(spec.hand_layout)}
-    return {k: apply_modality(crop_resize(x, crop).astype(np.float32), spec.modality, layouts[k].bone_pairs())
-            for k, x in arrays.items()}
+    return {k: apply_modality(x, spec.modality, layouts[k].bone_pairs()) for k, x in arrays.items()}
 
 
 class Predictor:
@@ -141,7 +152,8 @@ class Predictor:
             from ..checkpoint import load_checkpoint
 
             self.model = load_checkpoint(self.source).eval()
-            self.spec = read_spec(self.model, self.model.checkpoint_extra.get("config"))
+            extra = self.model.checkpoint_extra
+            self.spec = read_spec(self.model, extra.get("config"), extra.get("preprocessing"))
 
     def logits(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``batch``: stream -> ``(N, C, T, V, M)`` (``roi``: ``(N, 3, 225, 225)``) -> fused logits ``(N, K)``

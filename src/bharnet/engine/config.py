@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
         "sampling": "crop_resize",  # or "ucla"
         "modality": "joint",  # joint, bone, joint_motion, bone_motion
         "streams": ["body"],  # ["body"], ["hand"] or ["body", "hand"]
+        "hand_missing": "interpolate",  # undetected hand frames: "interpolate" (the store's) or "zero"
         "repeat": 1,
         "rotation": 0.3,
         "p_interval_train": [0.5, 1.0],

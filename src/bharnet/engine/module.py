@@ -81,7 +81,8 @@ class SkeletonDataModule(L.LightningDataModule):
             raise ValueError("data.store is not set: build a store with `bharnet data prepare ...` and give its "
                              "path (data.store=PATH)")
         common = dict(protocol=self.cfg["protocol"], window=self.cfg["window"], modality=self.cfg["modality"],
-                      streams=tuple(self.cfg["streams"]), sampling=self.cfg["sampling"])
+                      streams=tuple(self.cfg["streams"]), sampling=self.cfg["sampling"],
+                      hand_missing=self.cfg["hand_missing"])
         self.train_set = SkeletonDataset(self.cfg["store"], split="train", train=True, seed=seed,
                                          p_interval=tuple(self.cfg["p_interval_train"]), rotation=self.cfg["rotation"],
                                          repeat=self.cfg["repeat"], **common)
@@ -91,6 +92,12 @@ class SkeletonDataModule(L.LightningDataModule):
     @property
     def num_classes(self) -> int:
         return self.train_set.store.num_classes
+
+    def preprocessing(self) -> dict[str, str]:
+        """What a deployed model must repeat on its inputs beyond the config's data section (saved with
+        the checkpoint, so that ``bharnet predict`` does not need the store)."""
+        return {"hand_normalization": self.train_set.store.hand_normalization,
+                "hand_missing": self.train_set.hand_missing}
 
     def _loader(self, dataset: SkeletonDataset, batch_size: int, shuffle: bool) -> DataLoader:
         workers = int(self.cfg["num_workers"])

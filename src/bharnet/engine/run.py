@@ -165,7 +165,8 @@ def fit(config: dict, *, resume: bool = False, overwrite: bool = False, callback
             state = AtomicCheckpointIO().load_checkpoint(ckpt)
             module.load_state_dict(state["state_dict"])
             epoch = int(state.get("bharnet_eval_epoch", state["epoch"]))  # 0-based epoch of those weights
-            save_checkpoint(folder / f"{which}.pt", module.model, extra={"config": config, "epoch": epoch})
+            save_checkpoint(folder / f"{which}.pt", module.model,
+                            extra={"config": config, "epoch": epoch, "preprocessing": data.preprocessing()})
             report[which] = _final_evaluation(config, module, data, folder, which, epoch)
     _plot_curve(folder)
     (folder / "metrics.json").write_text(json.dumps(report, indent=1))

@@ -258,6 +258,7 @@ class CrossAttentionNet(_DualBase):
                            self.fusion, self.complementary)
 
 
+COMPLEMENTARY_TARGETS = ("all", "experts", "experts+all")  # BHaRNet-E's readings of the complementary term
 _PAM_AXES = {"T": (1, 4), "V": (1, 3), "I": (3, 4)}  # axes of (N, I, C, T, V) pooled before attention
 
 
@@ -312,8 +313,17 @@ class BHaRNetE(_DualBase):
 
     Four branches share the two backbones: body expert ``F_B``, hand expert ``F_H``, and the
     interactive ``F~_B, F~_H`` from full-token cross-attention; each has its own classifier and the
-    prediction is their sum. Individual losses act on the interactive branches only; the
-    complementary loss on the sum trains the expert heads.
+    prediction is their sum. Individual losses act on the interactive branches only ([P]: "applying
+    individual losses only on interactive branches"); the complementary loss ("applied across
+    branches", which in §III-B is the CE of the fused body + hand logits) acts on the fused logits that
+    ``complementary_on`` names [INT: the paper gives no formula for E]:
+
+    * ``"all"``: ``CE(y1 + y2 + y3 + y4)``, the fused prediction;
+    * ``"experts"``: ``CE(y1 + y2)``, the expert pair (the light model's prediction);
+    * ``"experts+all"``: both terms.
+
+    ``fusion="mean"`` fuses by the mean instead of the sum, in the prediction (same argmax) and in the
+    complementary term (a different loss: the mean's logits are a quarter / half as large).
 
     ``complementary=False`` (Table III's "w/o L_c" column) gives every branch, the experts included,
     its own cross-entropy term [INT]: under the literal reading (interactive terms only) the expert
@@ -329,11 +339,14 @@ class BHaRNetE(_DualBase):
 
     def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, attention: str = "favor",
                  heads: int = 8, dim_head: int = 64, num_features: int | None = None, redraw_interval: int = 1000,
-                 ffn_hidden: int = 256, fusion: str = "sum", complementary: bool = True, expert_only: bool = False,
-                 dropout: float = 0.0) -> None:
+                 ffn_hidden: int = 256, fusion: str = "sum", complementary: bool = True,
+                 complementary_on: str = "all", expert_only: bool = False, dropout: float = 0.0) -> None:
         super().__init__(body, hand)
+        if complementary_on not in COMPLEMENTARY_TARGETS:
+            raise ValueError(f"complementary_on must be one of {COMPLEMENTARY_TARGETS}, got {complementary_on!r}")
         dim = body.out_channels
         self.fusion, self.complementary, self.expert_only = _check_fusion(fusion), complementary, expert_only
+        self.complementary_on = complementary_on
         self.cross = BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
                                                  residual=False, ffn_hidden=ffn_hidden, num_features=num_features,
                                                  redraw_interval=redraw_interval)
@@ -355,8 +368,13 @@ class BHaRNetE(_DualBase):
         branches["body_interactive"] = self.body_interactive(tb.mean(1))
         branches["hand_interactive"] = self.hand_interactive(th.mean(1))
         individual = ("body_interactive", "hand_interactive") if self.complementary else tuple(branches)
-        return ModelOutput(fuse_logits(list(branches.values()), self.fusion), branches, individual, self.fusion,
-                           self.complementary)
+        fused = fuse_logits(list(branches.values()), self.fusion)
+        targets = {}
+        if self.complementary and self.complementary_on != "all":
+            targets["experts"] = fuse_logits([branches["body_expert"], branches["hand_expert"]], self.fusion)
+            if self.complementary_on == "experts+all":
+                targets["all"] = fused
+        return ModelOutput(fused, branches, individual, self.fusion, self.complementary, targets)
 
     def light(self) -> DualStream:
         """A standalone copy of the expert-only model (two backbones and the two expert heads),
@@ -370,7 +388,7 @@ class BHaRNetE(_DualBase):
         config = getattr(self, "bharnet_config", None)
         if config is not None:  # so that the light model saves and reloads on its own
             dropped = {"attention", "heads", "dim_head", "num_features", "redraw_interval", "ffn_hidden",
-                       "expert_only", "fusion", "complementary"}
+                       "expert_only", "fusion", "complementary", "complementary_on"}
             kwargs = {k: v for k, v in config["kwargs"].items() if k not in dropped}
             model.bharnet_config = {"name": "dual_stream",
                                     "kwargs": dict(kwargs, fusion=self.fusion, complementary=False)}

@@ -1,7 +1,7 @@
 """The structured output every bharnet model returns."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -20,7 +20,9 @@ class ModelOutput:
         branches: logits of every branch, by name (``body``, ``hand``, ``body_expert``, ...).
         individual: branches that receive an individual cross-entropy term in training.
         fusion: how ``logits`` were made: ``single``, ``mean``, ``sum`` or ``noisy_or``.
-        complementary: whether the fused prediction receives the complementary loss.
+        complementary: whether the model asks for the complementary loss.
+        complementary_logits: the fused logits that receive it, by name (BHaRNet-E's readings of
+            [P] §III-D, e.g. ``{"experts": y1 + y2}``); empty: the prediction ``logits`` itself.
     """
 
     logits: Tensor
@@ -28,3 +30,4 @@ class ModelOutput:
     individual: tuple[str, ...] = ()
     fusion: str = "single"
     complementary: bool = False
+    complementary_logits: dict[str, Tensor] = field(default_factory=dict)
