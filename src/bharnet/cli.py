@@ -37,6 +37,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     from .graphs import get_layout, list_layouts
     from .models import list_backbones, list_models, model_info
 
+    if args.pretrained:
+        from .models.pretrained import list_releases
+
+        print("released checkpoints `bharnet convert SRC --from NAME --out DST.pt` turns into ready models:")
+        print(list_releases())
+        return 0
     print("models (bharnet.create_model(name, ...)):")
     for name in list_models():
         entry = model_info(name)
@@ -116,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list models, backbones and skeleton layouts",
                        description="List the registered models, backbones and skeleton layouts.")
     p.add_argument("-v", "--verbose", action="store_true", help="show every constructor argument")
+    p.add_argument("--pretrained", action="store_true",
+                   help="list the released checkpoints `bharnet convert` turns into ready models")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("profile", help="parameters and GFLOPs, in the paper's convention and in full",

@@ -219,8 +219,10 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--single-actor", choices=("zeros", "duplicate"),
                    help="fill actor 2 of one-actor NTU samples (default: zeros for ntu60, duplicate for ntu120, "
                         "as the reference scripts)")
-    p.add_argument("--normalization", default="reference", choices=("reference", "pyskl"),
-                   help="NTU body: CTR-GCN/DeGCN centring (default) or pyskl PreNormalize3D")
+    p.add_argument("--normalization", default="reference", choices=("reference", "pyskl", "2s-agcn"),
+                   help="NTU body: CTR-GCN/DeGCN centring (default), pyskl PreNormalize3D, or the 2s-AGCN / "
+                        "Shift-GCN pipeline (300 frames, repeated; per-frame spine centring; two rotations), "
+                        "which the released Shift-GCN weights expect")
     p.add_argument("--exact-intervals", action="store_true",
                    help="NTU: place each body at the frames it really appears (the reference counts them "
                         "consecutively)")

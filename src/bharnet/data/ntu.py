@@ -33,11 +33,13 @@ import numpy as np
 
 from .sample import DataFormatError, Sample
 
-__all__ = ["BodyTrack", "SkeletonSequence", "read_skeleton", "parse_name", "read_name_list", "denoise",
+__all__ = ["NORMALIZATIONS", "BodyTrack", "SkeletonSequence", "read_skeleton", "parse_name", "read_name_list",
+           "denoise",
            "assemble_actors", "center_on_spine", "pyskl_normalize", "to_sample", "iter_samples", "split_of",
            "SPLITS", "NUM_JOINTS"]
 
 NUM_JOINTS = 25
+NORMALIZATIONS = ("reference", "pyskl", "2s-agcn")  # see to_sample
 _VALUES_PER_JOINT = 12  # x y z depthX depthY colorX colorY orientationW X Y Z trackingState
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 
@@ -64,6 +66,8 @@ class BodyTrack:
         colors: ``(n, 25, 2)`` colour-image pixels.
         tracking: ``(n, 25)`` int8 tracking state (0 not tracked, 1 inferred, 2 tracked).
         frames: ``(n,)`` indices of the file's non-empty frames where the body appears.
+        slots: ``(n,)`` the body's place in each of those frames' body lists (0 = listed first); None when
+            unknown (synthetic tracks: one body).
     """
 
     body_id: str
@@ -71,6 +75,7 @@ class BodyTrack:
     colors: np.ndarray
     tracking: np.ndarray
     frames: np.ndarray
+    slots: np.ndarray | None = None
 
     def motion(self, mask: np.ndarray | None = None) -> float:
         """Sum over x, y, z of the variance pooled over frames and joints (the reference's measure)."""
@@ -160,7 +165,7 @@ def _read_fast(text: str) -> tuple[int, list[int], dict[str, dict[str, list]]] |
             continue
         valid = len(video_frames)
         video_frames.append(frame)
-        for _ in range(num_bodies):
+        for slot in range(num_bodies):
             if pos + _BODY_HEADER + 1 + block > n or values[pos + _BODY_HEADER] != NUM_JOINTS:
                 return None
             body_id = tokens[pos]
@@ -169,11 +174,12 @@ def _read_fast(text: str) -> tuple[int, list[int], dict[str, dict[str, list]]] |
             joints = values[start:pos].reshape(NUM_JOINTS, _VALUES_PER_JOINT)
             if not np.isfinite(joints[:, :7]).all():
                 return None
-            track = tracks.setdefault(body_id, dict(joints=[], colors=[], tracking=[], frames=[]))
+            track = tracks.setdefault(body_id, dict(joints=[], colors=[], tracking=[], frames=[], slots=[]))
             track["joints"].append(joints[:, 0:3])
             track["colors"].append(joints[:, 5:7])
             track["tracking"].append(joints[:, 11])
             track["frames"].append(valid)
+            track["slots"].append(slot)
     if pos != n or not video_frames:
         return None
     return num_frames, video_frames, tracks
@@ -184,7 +190,8 @@ def _sequence(path: Path, num_frames: int, video_frames: list[int], tracks: dict
     bodies = [BodyTrack(body_id=k, joints=np.stack(t["joints"]).astype(np.float32),
                         colors=np.stack(t["colors"]).astype(np.float32),
                         tracking=np.stack(t["tracking"]).astype(np.int8),
-                        frames=np.asarray(t["frames"], dtype=np.int64)) for k, t in tracks.items()]
+                        frames=np.asarray(t["frames"], dtype=np.int64), slots=np.asarray(t["slots"], dtype=np.int64))
+              for k, t in tracks.items()]
     return SkeletonSequence(name=path.name.split(".")[0], path=str(path), num_frames=num_frames,
                             video_frames=np.asarray(video_frames, dtype=np.int64), bodies=bodies)
 
@@ -217,7 +224,7 @@ def _read_located(path: Path, text: str) -> SkeletonSequence:
             continue
         valid = len(video_frames)
         video_frames.append(frame)
-        for _ in range(num_bodies):
+        for slot in range(num_bodies):
             if pos >= len(lines):
                 raise DataFormatError(path, f"truncated in frame {frame + 1}: missing the body header",
                                       line=pos + 1)
@@ -234,11 +241,12 @@ def _read_located(path: Path, text: str) -> SkeletonSequence:
                                       "joint lines", line=len(lines))
             values = _parse_joint_block(path, block, pos)
             pos += NUM_JOINTS
-            track = tracks.setdefault(body_id, dict(joints=[], colors=[], tracking=[], frames=[]))
+            track = tracks.setdefault(body_id, dict(joints=[], colors=[], tracking=[], frames=[], slots=[]))
             track["joints"].append(values[:, 0:3])
             track["colors"].append(values[:, 5:7])
             track["tracking"].append(values[:, 11])
             track["frames"].append(valid)
+            track["slots"].append(slot)
     if not video_frames:
         raise DataFormatError(path, f"none of the {num_frames} frames has a body")
     return _sequence(path, num_frames, video_frames, tracks)
@@ -417,15 +425,21 @@ def to_sample(seq: SkeletonSequence, *, single_actor: str = "zeros", normalizati
     Args:
         single_actor: ``"zeros"`` (the NTU60 script) or ``"duplicate"`` (the NTU120 script) fills actor 2
             of a single-actor sample.
-        normalization: ``"reference"`` (CTR-GCN/DeGCN centring) or ``"pyskl"`` (:func:`pyskl_normalize`;
-            the colour coordinates and video frames follow its frame selection and person order).
+        normalization: ``"reference"`` (CTR-GCN/DeGCN centring), ``"pyskl"`` (:func:`pyskl_normalize`;
+            the colour coordinates and video frames follow its frame selection and person order) or
+            ``"2s-agcn"`` (the 2s-AGCN / Shift-GCN pipeline, :mod:`bharnet.data.agcn`: its own body selection,
+            300 frames; ``single_actor`` and ``exact_intervals`` do not apply).
         exact_intervals: place every track at the frames where it really appears (instead of the
             reference's consecutive count from its first appearance).
     """
     if single_actor not in ("zeros", "duplicate"):
         raise ValueError(f"single_actor must be 'zeros' or 'duplicate', got {single_actor!r}")
-    if normalization not in ("reference", "pyskl"):
-        raise ValueError(f"normalization must be 'reference' or 'pyskl', got {normalization!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    if normalization == "2s-agcn":
+        from .agcn import agcn_sample  # built on this module's reader
+
+        return agcn_sample(seq)
     joints, colors, video_frame, actors = assemble_actors(seq, exact_intervals=exact_intervals)
     if normalization == "reference":
         joints = center_on_spine(joints)

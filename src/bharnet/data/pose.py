@@ -238,7 +238,8 @@ def read_body_file(path: str | Path):
         frames = np.flatnonzero(present[:, m])
         if frames.size:
             bodies.append(BodyTrack(str(m), body[frames, m], colors[frames, m],
-                                    np.full((frames.size, 25), 2, np.int8), position[frames]))
+                                    np.full((frames.size, 25), 2, np.int8), position[frames],
+                                    slots=np.full(frames.size, m)))
     if not bodies:
         raise NoPersonError(path, "nobody was found in this video")
     return SkeletonSequence(name=path.stem, path=str(path), num_frames=len(present),

@@ -30,6 +30,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded(lambda args: "convert", "nothing was written")
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ..models.pretrained import RELEASES, convert_release
+
+    dataset = args.dataset or RELEASES[args.release].files.get(args.source.name, (None, None))[0]
+    if dataset is None:
+        raise ValueError(f"{args.source.name} is not a known {args.release} file; say which classes it has with "
+                         "--dataset ntu60 or --dataset ntu120")
+    model = convert_release(args.source, args.release, dataset, args.out)
+    source = model.checkpoint_extra["source"]
+    size = sum(p.numel() for p in model.parameters()) / 1e6
+    print(f"{args.source} ({args.release}, sha256 {source['sha256'][:12]}) -> {args.out}: "
+          f"{type(model).__name__} {model.bharnet_config['kwargs']['backbone']}, {size:.2f} M parameters, "
+          f"{dataset} classes, preprocessing {model.checkpoint_extra['preprocessing']['body_normalization']}")
+    print(f"next: bharnet predict --ckpt {args.out} --skeleton S001C001P001R001A001.skeleton   (or a video)")
+    return 0
+
+
 @guarded(lambda args: "predict", "nothing was written")
 def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Predictor, predict_video, stream
@@ -39,8 +57,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
         streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())
         print(f"model: {path} ({predictor.backend}; {len(predictor.spec.class_names)} classes; input {streams}, "
               f"{predictor.spec.modality})")
+    for predictor in predictors:
+        if predictor.provenance:
+            src = predictor.provenance
+            print(f"  converted from {src['file']} ({src['release']}, {src['dataset']}; sha256 {src['sha256'][:12]}); "
+                  f"preprocessing: {predictor.spec.body_normalization}")
     if len(predictors) > 1:
         print(f"score ensemble of {len(predictors)} models (logits summed)")
+    if args.skeleton is not None:
+        return _run_skeleton(args, predictors)
+    if args.video is None:
+        raise ValueError("give a video file (or --skeleton FILE.skeleton)")
     if args.stream:
         if len(predictors) > 1 or "roi" in predictors[0].spec.streams:
             raise ValueError("--stream runs one skeleton model; ensembles and BHaRNet-M work on video files")
@@ -73,6 +100,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_skeleton(args: argparse.Namespace, predictors) -> int:
+    """Classify one Kinect ``.skeleton`` file (NTU RGB+D) with body-only models."""
+    import numpy as np
+
+    from .predict import skeleton_inputs
+
+    if not args.skeleton.is_file():
+        raise FileNotFoundError(f"--skeleton {args.skeleton}: no such file")
+    logits, meta = 0, {}
+    for predictor in predictors:
+        inputs, meta = skeleton_inputs(args.skeleton, predictor.spec)
+        logits = logits + predictor.logits({k: v[None] for k, v in inputs.items()})[0][0]
+    e = np.exp(logits - logits.max())
+    probs = e / e.sum()
+    names = predictors[0].spec.class_names
+    truth = meta.get("label")
+    said = f"; its name says class {truth + 1} ({names[truth]})" if truth is not None and truth < len(names) else ""
+    print(f"{args.skeleton}: {meta.get('video_frames', '?')} frames, {meta.get('actors', '?')} body(ies){said}")
+    for k in np.argsort(-probs)[:args.top_k]:
+        print(f"    {probs[k] * 100:5.1f} %  {names[k]}")
+    return 0
+
+
 def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
     source = str(args.video)
     steps = 0
@@ -94,7 +144,10 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
                        description="Extract body (MediaPipe Pose mapped to NTU-25) and hands (MediaPipe Hands) from a "
                                    "video, classify sliding windows with a trained model and print the top actions "
                                    "per window. --stream labels a camera or a video as it plays.")
-    p.add_argument("video", type=Path, help="a video file, or with --stream a camera index (0) or a video file")
+    p.add_argument("video", type=Path, nargs="?",
+                   help="a video file, or with --stream a camera index (0) or a video file")
+    p.add_argument("--skeleton", type=Path, metavar="FILE",
+                   help="classify a Kinect .skeleton file (NTU RGB+D) instead of a video (body-only models)")
     p.add_argument("--ckpt", required=True, type=Path, action="append",
                    help="a bharnet checkpoint (best.pt / last.pt) or an ONNX file from `bharnet export`; repeat "
                         "it for a score ensemble (e.g. the joint and the bone model)")
@@ -112,6 +165,20 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
                         "with --persons 1, else 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("convert", help="convert a released checkpoint (Shift-GCN, DeGCN) into a ready bharnet model",
+                       description="Read a checkpoint published with a paper (tensors only, never pickled code), map "
+                                   "it onto the matching bharnet architecture (any key or shape that does not fit "
+                                   "is an error naming it), and write a bharnet checkpoint carrying its recipe, "
+                                   "class names and preprocessing: `bharnet predict --ckpt OUT` then prints real "
+                                   "class names. `bharnet models --pretrained` lists what is known.")
+    p.add_argument("source", type=Path, help="the released checkpoint file")
+    p.add_argument("--from", dest="release", required=True, choices=("shift-gcn", "degcn"),
+                   help="which release the file comes from")
+    p.add_argument("--dataset", help="the classes it was trained on: ntu60 or ntu120 (default: from the file name "
+                                     "of a known release)")
+    p.add_argument("--out", required=True, type=Path, help="the bharnet checkpoint to write")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("export", help="export a trained model to ONNX (checked with onnxruntime) or TorchScript",
                        description="Export a checkpoint (best.pt / last.pt of a training run) for deployment. The "

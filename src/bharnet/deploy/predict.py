@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.agcn import agcn_energy, agcn_normalize
 from ..data.feeder import HAND_JOINTS_PADDED
 from ..data.hands import interpolate_missing, normalize_hands
 from ..data.ntu import center_on_spine
@@ -23,7 +24,7 @@ from ..data.transforms import apply_modality, crop_resize, draw_crop, valid_leng
 from ..graphs import get_layout
 
 __all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
-           "predict_video", "window_starts", "read_spec", "StreamStep", "stream", "open_source"]
+           "predict_video", "window_starts", "read_spec", "skeleton_inputs", "StreamStep", "stream", "open_source"]
 
 
 @dataclass
@@ -36,6 +37,7 @@ class ModelSpec:
     class_names: list[str] = field(default_factory=list)
     hand_normalization: str = "palm"
     hand_missing: str = "interpolate"
+    body_normalization: str = "reference"  # or "2s-agcn" (bharnet.data.agcn; converted Shift-GCN weights)
     body_layout: str = "ntu_rgbd"
     hand_layout: str = "mediapipe_hand"
 
@@ -62,7 +64,8 @@ def _class_names(config: dict, num_classes: int) -> list[str]:
 def _preprocessing(config: dict, preprocessing: dict | None) -> dict[str, str]:
     """The hand preprocessing a model was trained with: from its checkpoint (``preprocessing``), else from the
     training store's manifest, else the defaults."""
-    out = {"hand_normalization": "palm", "hand_missing": (config.get("data") or {}).get("hand_missing", "interpolate")}
+    out = {"hand_normalization": "palm", "hand_missing": (config.get("data") or {}).get("hand_missing", "interpolate"),
+           "body_normalization": "reference"}
     if preprocessing:
         return {k: str(preprocessing.get(k, v)) for k, v in out.items()}
     store = (config.get("data") or {}).get("store")
@@ -98,31 +101,65 @@ def _num_classes(model: torch.nn.Module) -> int:
 
 def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model inputs ``(C, T, V, M)`` for video frames ``[start, end)`` of an extraction result
-    (:func:`bharnet.data.hands.extract_video` with ``body=True``)."""
+    (:func:`bharnet.data.hands.extract_video` with ``body=True``), prepared as the model's training data was:
+    the test feeder's centre crop resized to T (``body_normalization="reference"``), or the 2s-AGCN pipeline
+    (``"2s-agcn"``: persons by energy, repeated to T frames, per-frame centring, the two rotations)."""
     arrays: dict[str, np.ndarray] = {}  # the "roi" stream needs the video frames: see roi_inputs
+    frames = None  # 2s-agcn: the window frame behind every model frame
     if "body" in spec.streams:
-        _, _, v, m = spec.streams["body"]
+        _, t, v, m = spec.streams["body"]
         body = np.zeros((end - start, m, v, 3), np.float32)
         got = skeletons["body"][start:end, :m]
         body[:, :got.shape[1]] = got
-        arrays["body"] = np.ascontiguousarray(center_on_spine(body).transpose(3, 0, 2, 1))  # (C, T, V, M)
+        if spec.body_normalization == "2s-agcn":
+            order = np.argsort([agcn_energy(body[:, p]) for p in range(m)], kind="stable")[::-1]
+            body, source = agcn_normalize(body[:, order], frames=t)
+            frames = source[:, 0]
+        else:
+            body = center_on_spine(body)
+        arrays["body"] = np.ascontiguousarray(body.transpose(3, 0, 2, 1))  # (C, T, V, M)
     if "hand" in spec.streams:
         lms, det = skeletons["landmarks"][start:end], skeletons["detected"][start:end].astype(bool)
         hands = normalize_hands(interpolate_missing(lms, det), det, spec.hand_normalization,
                                 tuple(skeletons["image_size"]))  # (T, 2, 21, 3)
+        mask = det.astype(np.float32)
+        if frames is not None:  # the body's frames, repeated as the body was
+            taken = np.clip(frames, 0, None)
+            hands, mask = hands[taken] * (frames >= 0)[:, None, None, None], mask[taken] * (frames >= 0)[:, None]
         hands = hands.transpose(3, 0, 2, 1)  # (C, T, 21, 2)
         arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, HAND_JOINTS_PADDED - hands.shape[2]), (0, 0)))
-        arrays["mask"] = det.astype(np.float32)[None, :, None, :]  # (1, T, 1, 2)
-    reference = arrays.get("body", next(iter(arrays.values())))
-    valid = valid_length(reference) or reference.shape[1]
-    window = next(iter(spec.streams.values()))[1]
-    crop = draw_crop(valid, window, (0.95,), None)
-    arrays = {k: crop_resize(x, crop).astype(np.float32) for k, x in arrays.items()}
+        arrays["mask"] = mask[None, :, None, :]  # (1, T, 1, 2)
+    if frames is None:
+        reference = arrays.get("body", next(iter(arrays.values())))
+        valid = valid_length(reference) or reference.shape[1]
+        window = next(iter(spec.streams.values()))[1]
+        crop = draw_crop(valid, window, (0.95,), None)
+        arrays = {k: crop_resize(x, crop).astype(np.float32) for k, x in arrays.items()}
     mask = arrays.pop("mask", None)
     if mask is not None and spec.hand_missing == "zero":
         arrays["hand"] = zero_missing_hands(arrays["hand"], mask)
     layouts = {"body": get_layout(spec.body_layout), "hand": get_layout(spec.hand_layout)}
     return {k: apply_modality(x, spec.modality, layouts[k].bone_pairs()) for k, x in arrays.items()}
+
+
+def skeleton_inputs(path: str | Path, spec: ModelSpec) -> tuple[dict[str, np.ndarray], dict]:
+    """Model inputs ``(C, T, V, M)`` from a Kinect ``.skeleton`` file (NTU RGB+D), prepared as the model's
+    training data was (its body normalisation; the test crop for the reference one), and the sample's meta.
+    Body-only models: a ``.skeleton`` file has no hands."""
+    from ..data import ntu
+
+    if set(spec.streams) != {"body"}:
+        raise ValueError(f"--skeleton feeds body-only models; this one takes {', '.join(spec.streams)} (give a video)")
+    sample = ntu.to_sample(ntu.read_skeleton(path), normalization=spec.body_normalization)
+    _, t, v, m = spec.streams["body"]
+    body = sample.body[:, :m]
+    if body.shape[1] < m:
+        body = np.concatenate([body, np.zeros((body.shape[0], m - body.shape[1], *body.shape[2:]), body.dtype)], 1)
+    x = np.ascontiguousarray(body.transpose(3, 0, 2, 1), dtype=np.float32)  # (C, T, V, M)
+    if spec.body_normalization != "2s-agcn":
+        x = crop_resize(x, draw_crop(valid_length(x) or x.shape[1], t, (0.95,), None))
+    x = apply_modality(x, spec.modality, get_layout(spec.body_layout).bone_pairs())
+    return {"body": x}, sample.meta
 
 
 class Predictor:
@@ -148,12 +185,14 @@ class Predictor:
             except (ValueError, KeyError, TypeError) as e:
                 raise ValueError(f"{self.source}: unreadable bharnet metadata ({e}); export it again") from None
             self.outputs = [o.name for o in self.session.get_outputs()]
+            self.provenance = None
         else:
             from ..checkpoint import load_checkpoint
 
             self.model = load_checkpoint(self.source).eval()
             extra = self.model.checkpoint_extra
             self.spec = read_spec(self.model, extra.get("config"), extra.get("preprocessing"))
+            self.provenance = extra.get("source")
 
     def logits(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """``batch``: stream -> ``(N, C, T, V, M)`` (``roi``: ``(N, 3, 225, 225)``) -> fused logits ``(N, K)``

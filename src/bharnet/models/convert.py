@@ -1,9 +1,15 @@
-"""Load weights trained with the reference implementations into bharnet backbones.
+"""Load weights trained with the reference implementations into bharnet models.
 
 ``convert_degcn_state_dict`` maps a WoominM/DeGCN_pytorch ``Model`` state dict (one of its
 streams) onto :func:`bharnet.create_backbone("degcn")` plus a classifier, so that published DeGCN
 checkpoints can initialise a BHaRNet expert. The arithmetic is identical; only the layout of a
 few tensors differs (merged branch projections, time-last kernels, subset-minor channel order).
+
+``convert_shiftgcn_state_dict`` maps a kchengiva/Shift-GCN ``Model`` state dict onto the state dict of
+``create_model("expert", backbone="shiftgcn")``: the same tensors under other names, the spatial batch norm's
+channels reordered from joint-major to channel-major, and the release's fixed shift permutations checked
+against the ones the backbone computes. Every key of the release must be used and every key of the model
+filled, with the same shapes: anything else is a :class:`ConversionError` naming the key.
 """
 from __future__ import annotations
 
@@ -12,7 +18,11 @@ import re
 import torch
 from torch import Tensor
 
-__all__ = ["convert_degcn_state_dict"]
+__all__ = ["convert_degcn_state_dict", "convert_shiftgcn_state_dict", "ConversionError"]
+
+
+class ConversionError(ValueError):
+    """A released state dict does not fit the architecture it is converted to; the message names the key."""
 
 _BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
@@ -99,3 +109,74 @@ def _convert_block(state: dict[str, Tensor], src: str, dst: str, groups: int, ou
         out[t + "bias"] = get(f"{b}.conv_out.0.bias")
         put_bn(f"temporal.temporal.{j}.bn", f"{b}.conv_out.1")
     put_bn("temporal.pool_bn", "tcn.maxpool3x1.3")
+
+
+def convert_shiftgcn_state_dict(state: dict[str, Tensor], num_joints: int = 25) -> dict[str, Tensor]:
+    """A Shift-GCN ``Model`` state dict -> the state dict of ``create_model("expert", backbone="shiftgcn")``
+    (``backbones.0.*``, ``heads.0.fc.*``). Raises :class:`ConversionError` on an unknown, missing or
+    misshapen key."""
+    from .backbones.shiftgcn import joint_shift
+
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    out: dict[str, Tensor] = {}
+    used: set[str] = set()
+
+    def take(key: str) -> Tensor:
+        if key not in state:
+            raise ConversionError(f"Shift-GCN state dict: missing key {key!r}")
+        used.add(key)
+        return state[key]
+
+    def bn(src: str, dst: str, reorder: tuple[int, int] | None = None) -> None:
+        for k in _BN:
+            if k == "num_batches_tracked" and f"{src}.{k}" not in state:  # older PyTorch did not save it
+                out[f"{dst}.{k}"] = torch.tensor(0)
+                continue
+            t = take(f"{src}.{k}")
+            if reorder is not None and t.dim() == 1:  # (V * D) joint-major -> (D * V) channel-major
+                v, d = reorder
+                if t.numel() != v * d:
+                    raise ConversionError(f"Shift-GCN state dict: {src}.{k} has {t.numel()} entries, "
+                                          f"expected {v} joints x {d} channels")
+                t = t.reshape(v, d).t().reshape(-1)
+            out[f"{dst}.{k}"] = t
+
+    bn("data_bn", "backbones.0.input_norm.bn")
+    blocks = sorted({int(m.group(1)) for k in state if (m := re.match(r"l(\d+)\.", k))})
+    if blocks != list(range(1, 11)):
+        raise ConversionError(f"Shift-GCN state dict: expected blocks l1..l10, found {[f'l{b}' for b in blocks]}")
+    for b in blocks:
+        src, dst = f"l{b}.", f"backbones.0.blocks.{b - 1}."
+        weight = take(src + "gcn1.Linear_weight")
+        cin, cout = weight.shape
+        out[dst + "gcn.weight"] = weight
+        out[dst + "gcn.bias"] = take(src + "gcn1.Linear_bias").reshape(-1)
+        out[dst + "gcn.feature_mask"] = take(src + "gcn1.Feature_Mask").reshape(-1, cin)
+        for name, channels, sign in (("shift_in", cin, 1), ("shift_out", cout, -1)):
+            flat = take(src + f"gcn1.{name}").long()
+            expected = joint_shift(channels, num_joints, sign)  # (C, V): source joint of channel c at joint v
+            mine = (expected.t() * channels + torch.arange(channels)[None, :]).reshape(-1)  # the release's form
+            if flat.shape != mine.shape or not torch.equal(flat, mine):
+                raise ConversionError(f"Shift-GCN state dict: {src}gcn1.{name} is not the released joint shift "
+                                      f"for {num_joints} joints and {channels} channels")
+        bn(src + "gcn1.bn", dst + "gcn.bn", reorder=(num_joints, cout))
+        if src + "gcn1.down.0.weight" in state:
+            out[dst + "gcn.down.0.weight"] = take(src + "gcn1.down.0.weight")
+            out[dst + "gcn.down.0.bias"] = take(src + "gcn1.down.0.bias")
+            bn(src + "gcn1.down.1", dst + "gcn.down.1")
+        for name in ("bn", "bn2"):
+            bn(src + f"tcn1.{name}", dst + f"tcn.{name}")
+        for name in ("shift_in.xpos", "shift_in.ypos", "shift_out.xpos", "shift_out.ypos", "temporal_linear.weight",
+                     "temporal_linear.bias"):
+            out[dst + f"tcn.{name}"] = take(src + f"tcn1.{name}")
+        if src + "residual.conv.weight" in state:
+            out[dst + "residual.0.weight"] = take(src + "residual.conv.weight")
+            out[dst + "residual.0.bias"] = take(src + "residual.conv.bias")
+            bn(src + "residual.bn", dst + "residual.1")
+    out["heads.0.fc.weight"] = take("fc.weight")
+    out["heads.0.fc.bias"] = take("fc.bias")
+    unused = sorted(set(state) - used)
+    if unused:
+        raise ConversionError(f"Shift-GCN state dict: {len(unused)} key(s) this architecture has no place for, "
+                              f"e.g. {unused[0]!r}")
+    return out

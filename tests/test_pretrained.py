@@ -1,0 +1,119 @@
+"""`bharnet convert`: released checkpoints -> ready bharnet models that know their classes and preprocessing."""
+import reference_shiftgcn as ref
+import torch
+from conftest import require_shared, shared_data
+
+import bharnet
+from bharnet.cli import main
+from bharnet.models.convert import ConversionError
+from bharnet.models.pretrained import convert_release, list_releases
+
+
+def _release_file(tmp_path, num_class=60, name="ntu_ShiftGCN_joint_xsub.pt"):
+    torch.manual_seed(0)
+    model = ref.Model(num_class=num_class)
+    path = tmp_path / name
+    torch.save(model.state_dict(), path)
+    return path, model
+
+
+def test_convert_writes_a_ready_model_with_its_recipe(tmp_path, capsys):
+    path, reference = _release_file(tmp_path)
+    out = tmp_path / "sg.pt"
+    assert main(["convert", str(path), "--from", "shift-gcn", "--out", str(out)]) == 0  # dataset from the name
+    printed = capsys.readouterr().out
+    assert "ntu60 classes" in printed and "preprocessing 2s-agcn" in printed
+    model = bharnet.load_checkpoint(out).eval()
+    extra = model.checkpoint_extra
+    assert extra["preprocessing"] == {"body_normalization": "2s-agcn"}
+    assert extra["config"]["eval"]["class_names"] == "ntu60" and extra["source"]["file"] == path.name
+    assert len(extra["source"]["sha256"]) == 64
+    x = torch.randn(1, 3, 300, 25, 2)
+    reference.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).logits, reference(x), rtol=1e-4, atol=1e-4)
+    from bharnet.deploy.predict import Predictor
+
+    spec = Predictor(out).spec
+    assert spec.body_normalization == "2s-agcn" and spec.class_names[0] == "drink water"
+    assert spec.streams == {"body": (3, 300, 25, 2)}
+
+
+def test_convert_errors_are_clear(tmp_path, capsys):
+    path, _ = _release_file(tmp_path, name="mine.pt")
+    assert main(["convert", str(path), "--from", "shift-gcn", "--out", str(tmp_path / "x.pt")]) == 1
+    assert "--dataset ntu60 or --dataset ntu120" in capsys.readouterr().err
+    assert main(["convert", str(path), "--from", "shift-gcn", "--dataset", "ntu120", "--out",
+                 str(tmp_path / "x.pt")]) == 1
+    err = capsys.readouterr().err
+    assert "heads.0.fc.weight has shape (60, 256), the ntu120 model's is (120, 256)" in err and "--dataset" in err
+    assert not (tmp_path / "x.pt").exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert main(["convert", str(tmp_path / "junk.pt"), "--from", "shift-gcn", "--dataset", "ntu60", "--out",
+                 str(tmp_path / "x.pt")]) == 1
+    assert "junk.pt" in capsys.readouterr().err
+    import pytest
+
+    with pytest.raises(ConversionError, match="missing key"):
+        convert_release(_degcn_like(tmp_path), "shift-gcn", "ntu60")
+    assert "ntu_ShiftGCN_joint_xview.pt" in list_releases()
+
+
+def _degcn_like(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"fc.weight": torch.zeros(60, 256), "fc.bias": torch.zeros(60), "l1.gcn1.Linear_weight":
+                torch.zeros(3, 64)}, path)
+    return path
+
+
+def test_predict_a_skeleton_file(tmp_path, capsys):
+    path, _ = _release_file(tmp_path)
+    out = tmp_path / "sg.pt"
+    convert_release(path, "shift-gcn", "ntu60", out)
+    skeleton = require_shared("ntu", "samples", "S001C001P001R001A001.skeleton")
+    assert main(["predict", "--ckpt", str(out), "--skeleton", str(skeleton), "--top-k", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "103 frames, 1 body(ies); its name says class 1 (drink water)" in printed
+    assert printed.count(" %  ") == 3
+    assert main(["predict", "--ckpt", str(out), "--skeleton", str(tmp_path / "none.skeleton")]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+RELEASED = ["ntu_ShiftGCN_joint_xsub.pt", "ntu_ShiftGCN_joint_xview.pt", "ntu120_ShiftGCN_joint_xsub.pt",
+            "ntu120_ShiftGCN_joint_xsetup.pt"]
+
+
+def test_released_shift_gcn_models_recognise_the_real_sample(tmp_path, capsys):
+    """The real NTU sample (drink water) from its Kinect skeleton: every released model's top-1."""
+    import pytest
+
+    root = shared_data()
+    weights = root / ".." / "weights" / "shift-gcn" if root else None
+    if weights is None or not (weights / RELEASED[0]).is_file():
+        pytest.skip("released Shift-GCN weights not found (../shared/weights/shift-gcn)")
+    skeleton = require_shared("ntu", "samples", "S001C001P001R001A001.skeleton")
+    for name in RELEASED:
+        out = tmp_path / f"{name}.bharnet.pt"
+        assert main(["convert", str(weights / name), "--from", "shift-gcn", "--out", str(out)]) == 0
+        assert main(["predict", "--ckpt", str(out), "--skeleton", str(skeleton)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        first = next(i for i, line in enumerate(lines) if "its name says" in line)
+        assert lines[first + 1].strip().endswith("drink water"), (name, lines[first + 1])
+
+
+def test_convert_degcn_two_trunk_release(tmp_path):
+    from conftest import perturb_
+    from reference_degcn import ReferenceDeGCN
+
+    torch.manual_seed(0)
+    reference = perturb_(ReferenceDeGCN(num_classes=60, num_stream=2)).eval()
+    path = tmp_path / "degcn.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in reference.state_dict().items()}}, path)
+    model = convert_release(path, "degcn", "ntu60", tmp_path / "d.pt")
+    loaded = bharnet.load_checkpoint(tmp_path / "d.pt").eval()
+    assert loaded.checkpoint_extra["preprocessing"] == {"body_normalization": "reference"}
+    x = torch.randn(2, 3, 64, 25, 2)
+    with torch.no_grad():
+        expected = sum(reference(x))
+        for m in (model, loaded):
+            torch.testing.assert_close(m(x).logits, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
