@@ -211,6 +211,13 @@ MEDIAPIPE_HAND_PALM = Layout(
     extra_links=((5, 9), (9, 13), (13, 17)),
 )
 
+MEDIAPIPE_HAND_21 = Layout(
+    name="mediapipe_hand21",
+    joint_names=_HAND_JOINTS,
+    inward=MEDIAPIPE_HAND.inward,  # pyskl's "handmp", unpadded: its gesture models take 21 joints
+    center=0,
+)
+
 NW_UCLA = Layout(
     name="nw_ucla",
     joint_names=("hip_center", "spine", "shoulder_center", "head", "left_shoulder", "left_elbow",
@@ -223,8 +230,9 @@ NW_UCLA = Layout(
     center=2,
 )
 
-_LAYOUTS = {lay.name: lay for lay in (NTU_RGBD, MEDIAPIPE_HAND, MEDIAPIPE_HAND_PALM, NW_UCLA)}
-_ALIASES = {"ntu": "ntu_rgbd", "body": "ntu_rgbd", "hand": "mediapipe_hand", "ucla": "nw_ucla"}
+_LAYOUTS = {lay.name: lay for lay in (NTU_RGBD, MEDIAPIPE_HAND, MEDIAPIPE_HAND_PALM, MEDIAPIPE_HAND_21, NW_UCLA)}
+_ALIASES = {"ntu": "ntu_rgbd", "body": "ntu_rgbd", "hand": "mediapipe_hand", "ucla": "nw_ucla",
+            "handmp": "mediapipe_hand21", "nturgb+d": "ntu_rgbd"}  # pyskl's names too
 
 
 def list_layouts() -> list[str]:

@@ -32,10 +32,20 @@ _NTU120 = (
     "whisper in other person's ear", "exchange things with other person", "support somebody with hand",
     "finger-guessing game (playing rock-paper-scissors)",
 )
+# pyskl's GestureDataset.label_names (Jester's 27 dynamic gestures, then HaGRID's 13 static ones).
+_HAGRID = ("Doing other things", "Drumming Fingers", "No gesture", "Pulling Hand In", "Pulling Two Fingers In",
+           "Pushing Hand Away", "Pushing Two Fingers Away", "Rolling Hand Backward", "Rolling Hand Forward",
+           "Shaking Hand", "Sliding Two Fingers Down", "Sliding Two Fingers Left", "Sliding Two Fingers Right",
+           "Sliding Two Fingers Up", "Stop Sign", "Swiping Down", "Swiping Left", "Swiping Right", "Swiping Up",
+           "Dislike", "Like", "Turning Hand Clockwise", "Turning Hand Counterclockwise", "Zooming In With Full Hand",
+           "Zooming In With Two Fingers", "Zooming Out With Full Hand", "Zooming Out With Two Fingers", "Call",
+           "Fist", "Four", "Mute", "OK", "One", "Palm", "Peace", "Rock", "Three-Middle", "Three-Left", "Two Up",
+           "No Gesture")
 _NW_UCLA = ("pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down", "stand up",
             "donning", "doffing", "throw", "carry")
 
 CLASS_NAMES: dict[str, tuple[str, ...]] = {"ntu120": _NTU120, "ntu60": _NTU120[:60], "nw_ucla": _NW_UCLA,
+                                          "hagrid": _HAGRID,
                                           "synthetic": _SYNTHETIC["fine"].class_names,
                                           "synthetic_basic": _SYNTHETIC["basic"].class_names}
 

@@ -11,7 +11,8 @@ import numpy as np
 
 __all__ = ["valid_length", "CropWindow", "draw_crop", "crop_resize", "draw_rotation", "rotation_matrix",
            "rotate", "to_bone", "to_motion", "apply_modality", "MODALITIES", "uniform_indices",
-           "random_indices_with_replacement", "minmax_normalize", "zero_missing_hands"]
+           "random_indices_with_replacement", "minmax_normalize", "zero_missing_hands", "prenormalize_2d",
+           "uniform_sample_indices"]
 
 MODALITIES = ("joint", "bone", "joint_motion", "bone_motion")
 
@@ -145,3 +146,37 @@ def minmax_normalize(x: np.ndarray) -> np.ndarray:
 def zero_missing_hands(hand: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``(C, T, V, 2)`` hands with the frames whose detection ``mask`` ``(1, T, 1, 2)`` is below 0.5 set to zero."""
     return (hand * (mask >= 0.5)).astype(np.float32)
+
+
+def prenormalize_2d(keypoint: np.ndarray) -> np.ndarray:
+    """pyskl's ``PreNormalize2D(mode='auto')`` without scores: ``(..., 2)`` pixel keypoints of a clip centred on
+    the clip's bounding box and scaled to [-1, 1] per axis, when both sides of the box exceed 10 (pixels);
+    otherwise unchanged (so keypoints already in [0, 1] pass through, as in pyskl's webcam demo)."""
+    out = keypoint.astype(np.float32).copy()
+    x, y = out[..., 0], out[..., 1]
+    (x_min, x_max), (y_min, y_max) = (x.min(), x.max()), (y.min(), y.max())
+    if (x_max - x_min) > 10 and (y_max - y_min) > 10:
+        out[..., 0] = (x - (x_max + x_min) / 2) / (x_max - x_min) * 2
+        out[..., 1] = (y - (y_max + y_min) / 2) / (y_max - y_min) * 2
+    return out
+
+
+def uniform_sample_indices(num_frames: int, clip_len: int, seed: int = 255) -> np.ndarray:
+    """pyskl's ``UniformSample`` in test mode (one clip, ``p_interval=1``, its fixed seed): ``clip_len`` frame
+    indices into ``num_frames`` frames, repeated cyclically when the clip is shorter."""
+    if num_frames < 1:
+        raise ValueError("cannot sample frames from an empty clip")
+    rng = np.random.RandomState(seed)  # the same stream as pyskl's np.random.seed(seed)
+    rng.rand()  # the interval ratio: always 1 here
+    rng.randint(1)  # the offset: always 0 here
+    if num_frames < clip_len:
+        inds = np.arange(clip_len)
+    elif num_frames < 2 * clip_len:
+        chosen = rng.choice(clip_len + 1, num_frames - clip_len, replace=False)
+        offset = np.zeros(clip_len + 1, dtype=np.int64)
+        offset[chosen] = 1
+        inds = np.arange(clip_len) + np.cumsum(offset)[:-1]
+    else:
+        bids = np.array([i * num_frames // clip_len for i in range(clip_len + 1)])
+        inds = bids[:clip_len] + rng.randint(np.diff(bids))
+    return np.mod(inds, num_frames).astype(np.int64)

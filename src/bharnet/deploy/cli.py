@@ -43,7 +43,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     size = sum(p.numel() for p in model.parameters()) / 1e6
     print(f"{args.source} ({args.release}, sha256 {source['sha256'][:12]}) -> {args.out}: "
           f"{type(model).__name__} {model.bharnet_config['kwargs']['backbone']}, {size:.2f} M parameters, "
-          f"{dataset} classes, preprocessing {model.checkpoint_extra['preprocessing']['body_normalization']}")
+          f"{dataset} classes, preprocessing " + ", ".join(model.checkpoint_extra["preprocessing"].values()))
     print(f"next: bharnet predict --ckpt {args.out} --skeleton S001C001P001R001A001.skeleton   (or a video)")
     return 0
 
@@ -60,10 +60,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for predictor in predictors:
         if predictor.provenance:
             src = predictor.provenance
+            spec = predictor.spec
+            prep = spec.body_normalization if "body" in spec.streams else f"{spec.hand_normalization}, {spec.sampling}"
             print(f"  converted from {src['file']} ({src['release']}, {src['dataset']}; sha256 {src['sha256'][:12]}); "
-                  f"preprocessing: {predictor.spec.body_normalization}")
+                  f"preprocessing: {prep}")
     if len(predictors) > 1:
         print(f"score ensemble of {len(predictors)} models (logits summed)")
+    if args.window is None:  # a gesture model's own short clip; else 64 frames
+        spec = predictors[0].spec
+        args.window = next(iter(spec.streams.values()))[1] if spec.sampling == "uniform" else 64
     if args.skeleton is not None:
         return _run_skeleton(args, predictors)
     if args.video is None:
@@ -126,11 +131,12 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
 def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
     source = str(args.video)
     steps = 0
-    for step in stream(source, predictor, window=args.window or 64, stride=args.stride, mirrored=args.mirrored,
+    stride = min(args.stride, args.window) if args.window else args.stride
+    for step in stream(source, predictor, window=args.window or 64, stride=stride, mirrored=args.mirrored,
                        max_persons=args.persons, top_k=min(args.top_k, 3), max_frames=args.max_frames, hfov=args.hfov):
         steps += 1
         label = "  ".join(f"{name} {p * 100:.0f}%" for name, p in step.top) or "(no person)"
-        per_frame = step.extract_per_frame + step.model / args.stride
+        per_frame = step.extract_per_frame + step.model / stride
         print(f"frame {step.frame:6d}  {label:60s}  extract {step.extract_per_frame * 1000:5.0f} ms/frame  "
               f"model {step.model * 1000:5.0f} ms  latency {step.latency * 1000:5.0f} ms  "
               f"real-time x{(1 / step.fps) / per_frame:.2f} at {step.fps:.0f} fps", flush=True)
@@ -151,7 +157,8 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ckpt", required=True, type=Path, action="append",
                    help="a bharnet checkpoint (best.pt / last.pt) or an ONNX file from `bharnet export`; repeat "
                         "it for a score ensemble (e.g. the joint and the bone model)")
-    p.add_argument("--window", type=int, default=64, help="frames per window (default 64; 0: the whole video)")
+    p.add_argument("--window", type=int,
+                   help="frames per window (default 64, or a gesture model's own clip length; 0: the whole video)")
     p.add_argument("--stride", type=int, default=32, help="frames between windows (default 32)")
     p.add_argument("--top-k", type=int, default=5, help="actions listed per window (default 5)")
     add_pose_options(p)
@@ -173,10 +180,10 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
                                    "class names and preprocessing: `bharnet predict --ckpt OUT` then prints real "
                                    "class names. `bharnet models --pretrained` lists what is known.")
     p.add_argument("source", type=Path, help="the released checkpoint file")
-    p.add_argument("--from", dest="release", required=True, choices=("shift-gcn", "degcn"),
+    p.add_argument("--from", dest="release", required=True, choices=("shift-gcn", "pyskl", "degcn"),
                    help="which release the file comes from")
-    p.add_argument("--dataset", help="the classes it was trained on: ntu60 or ntu120 (default: from the file name "
-                                     "of a known release)")
+    p.add_argument("--dataset", help="the classes it was trained on: ntu60, ntu120 or hagrid (default: from the "
+                                     "file name of a known release)")
     p.add_argument("--out", required=True, type=Path, help="the bharnet checkpoint to write")
     p.set_defaults(func=cmd_convert)
 

@@ -20,7 +20,15 @@ from ..data.agcn import agcn_energy, agcn_normalize
 from ..data.feeder import HAND_JOINTS_PADDED
 from ..data.hands import interpolate_missing, normalize_hands
 from ..data.ntu import center_on_spine
-from ..data.transforms import apply_modality, crop_resize, draw_crop, valid_length, zero_missing_hands
+from ..data.transforms import (
+    apply_modality,
+    crop_resize,
+    draw_crop,
+    prenormalize_2d,
+    uniform_sample_indices,
+    valid_length,
+    zero_missing_hands,
+)
 from ..graphs import get_layout
 
 __all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
@@ -38,6 +46,7 @@ class ModelSpec:
     hand_normalization: str = "palm"
     hand_missing: str = "interpolate"
     body_normalization: str = "reference"  # or "2s-agcn" (bharnet.data.agcn; converted Shift-GCN weights)
+    sampling: str = "crop_resize"  # or "uniform": pyskl's UniformSample (test mode) of T frames
     body_layout: str = "ntu_rgbd"
     hand_layout: str = "mediapipe_hand"
 
@@ -65,7 +74,7 @@ def _preprocessing(config: dict, preprocessing: dict | None) -> dict[str, str]:
     """The hand preprocessing a model was trained with: from its checkpoint (``preprocessing``), else from the
     training store's manifest, else the defaults."""
     out = {"hand_normalization": "palm", "hand_missing": (config.get("data") or {}).get("hand_missing", "interpolate"),
-           "body_normalization": "reference"}
+           "body_normalization": "reference", "sampling": "crop_resize"}
     if preprocessing:
         return {k: str(preprocessing.get(k, v)) for k, v in out.items()}
     store = (config.get("data") or {}).get("store")
@@ -118,6 +127,8 @@ def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: 
         else:
             body = center_on_spine(body)
         arrays["body"] = np.ascontiguousarray(body.transpose(3, 0, 2, 1))  # (C, T, V, M)
+    if "hand" in spec.streams and spec.hand_normalization == "pyskl-2d":  # one hand, pyskl's gesture pipeline
+        return {"hand": _pyskl_gesture_input(skeletons, start, end, spec)}
     if "hand" in spec.streams:
         lms, det = skeletons["landmarks"][start:end], skeletons["detected"][start:end].astype(bool)
         hands = normalize_hands(interpolate_missing(lms, det), det, spec.hand_normalization,
@@ -140,6 +151,20 @@ def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: 
         arrays["hand"] = zero_missing_hands(arrays["hand"], mask)
     layouts = {"body": get_layout(spec.body_layout), "hand": get_layout(spec.hand_layout)}
     return {k: apply_modality(x, spec.modality, layouts[k].bone_pairs()) for k, x in arrays.items()}
+
+
+def _pyskl_gesture_input(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> np.ndarray:
+    """pyskl's gesture test pipeline on the better-detected hand of frames ``[start, end)``: its detected frames'
+    2-D pixels, ``PreNormalize2D`` (auto), ``UniformSample`` of T frames -> ``(2, T, 21, 1)`` (zeros if no hand)."""
+    c, t, v, _ = spec.streams["hand"]
+    det = skeletons["detected"][start:end].astype(bool)
+    slot = int(det.sum(0).argmax())
+    seen = np.flatnonzero(det[:, slot])
+    if seen.size == 0:
+        return np.zeros((c, t, v, 1), np.float32)
+    keypoint = prenormalize_2d(skeletons["landmarks"][start:end][seen, slot, :v, :c])  # (F, V, C)
+    clip = keypoint[uniform_sample_indices(len(seen), t)]  # (T, V, C)
+    return np.ascontiguousarray(clip.transpose(2, 0, 1)[..., None])
 
 
 def skeleton_inputs(path: str | Path, spec: ModelSpec) -> tuple[dict[str, np.ndarray], dict]:

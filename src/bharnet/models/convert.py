@@ -18,7 +18,7 @@ import re
 import torch
 from torch import Tensor
 
-__all__ = ["convert_degcn_state_dict", "convert_shiftgcn_state_dict", "ConversionError"]
+__all__ = ["convert_degcn_state_dict", "convert_shiftgcn_state_dict", "convert_pyskl_state_dict", "ConversionError"]
 
 
 class ConversionError(ValueError):
@@ -179,4 +179,32 @@ def convert_shiftgcn_state_dict(state: dict[str, Tensor], num_joints: int = 25) 
     if unused:
         raise ConversionError(f"Shift-GCN state dict: {len(unused)} key(s) this architecture has no place for, "
                               f"e.g. {unused[0]!r}")
+    return out
+
+
+def convert_pyskl_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A pyskl recognizer state dict (``backbone.*`` of its ``STGCN``, ``cls_head.fc_cls.*``) -> the state dict of
+    ``create_model("expert", backbone="pyskl_stgcn" | "stgcnpp")``: the same tensors, temporal kernels
+    ``(C_out, C_in, k, 1)`` turned to bharnet's time-last ``(C_out, C_in, 1, k)``, the residual's ``conv`` / ``bn``
+    as ``0`` / ``1``. Raises :class:`ConversionError` for a key outside the backbone and the head."""
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if key.startswith("cls_head.fc_cls."):
+            out["heads.0.fc." + key.removeprefix("cls_head.fc_cls.")] = value
+            continue
+        if not key.startswith("backbone."):
+            raise ConversionError(f"pyskl state dict: key {key!r} is neither the STGCN backbone nor its GCNHead")
+        name = key.removeprefix("backbone.")
+        if name.startswith("data_bn."):
+            name = "input_norm.bn." + name.removeprefix("data_bn.")
+        else:
+            m = re.match(r"gcn\.(\d+)\.(.*)$", name)
+            if m is None:
+                raise ConversionError(f"pyskl state dict: unexpected backbone key {key!r}")
+            rest = m.group(2).replace("residual.conv.", "residual.0.").replace("residual.bn.", "residual.1.")
+            name = f"blocks.{m.group(1)}.{rest}"
+        if value.dim() == 4 and value.shape[3] == 1 and value.shape[2] > 1:  # a (k, 1) temporal kernel
+            value = value.transpose(2, 3).contiguous()
+        out["backbones.0." + name] = value
     return out

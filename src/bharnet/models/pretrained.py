@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from .convert import ConversionError, convert_degcn_state_dict, convert_shiftgcn_state_dict
+from .convert import ConversionError, convert_degcn_state_dict, convert_pyskl_state_dict, convert_shiftgcn_state_dict
 
 __all__ = ["Release", "RELEASES", "DATASETS", "convert_release", "list_releases"]
 
-DATASETS = {"ntu60": 60, "ntu120": 120}
+DATASETS = {"ntu60": 60, "ntu120": 120, "hagrid": 40}
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,15 @@ RELEASES: dict[str, Release] = {
         files={"ntu_ShiftGCN_joint_xsub.pt": ("ntu60", "xsub"), "ntu_ShiftGCN_joint_xview.pt": ("ntu60", "xview"),
                "ntu120_ShiftGCN_joint_xsub.pt": ("ntu120", "xsub"),
                "ntu120_ShiftGCN_joint_xsetup.pt": ("ntu120", "xset")}),
+    "pyskl": Release(
+        "pyskl", "pyskl's ST-GCN++ gesture model on MediaPipe hands (HaGRID + Jester, 40 classes), "
+        "github.com/kennymckormick/pyskl demo/hagrid.pth (Apache-2.0 repository)",
+        {"name": "expert", "kwargs": {"backbone": "stgcnpp", "stream": "hand", "layout": "mediapipe_hand21",
+                                      "num_persons": 1, "num_frames": 10, "in_channels": 2,
+                                      "backbone_kwargs": {"num_stages": 6, "inflate_stages": [6],
+                                                          "down_stages": [6]}}},
+        {"hand_normalization": "pyskl-2d", "sampling": "uniform"},
+        files={"hagrid.pth": ("hagrid", "test")}),
     "degcn": Release(
         "degcn", "DeGCN (Myung et al., TIP 2024), github.com/WoominM/DeGCN_pytorch (its two-trunk model)",
         {"name": "expert", "kwargs": {"backbone": "degcn", "stream": "body", "layout": "ntu_rgbd", "num_persons": 2,
@@ -70,8 +79,8 @@ def list_releases() -> str:
         lines.append(f"--from {r.name}: {r.paper}")
         for file, (dataset, protocol) in r.files.items():
             lines.append(f"    {file}  ->  --dataset {dataset} ({protocol})")
-        lines.append(f"    preprocessing: {r.preprocessing['body_normalization']}; input: {r.modality} stream, "
-                     f"{r.model['kwargs']['num_frames']} frames")
+        prep = ", ".join(f"{k} {v}" for k, v in r.preprocessing.items())
+        lines.append(f"    preprocessing: {prep}; input: {r.modality} stream, {r.model['kwargs']['num_frames']} frames")
     return "\n".join(lines)
 
 
@@ -108,6 +117,8 @@ def convert_release(source: str | Path, release: str, dataset: str, out: str | P
         raise ValueError(f"unknown release {release!r}; choose from {', '.join(RELEASES)}")
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r} for {release}; choose from {', '.join(DATASETS)}")
+    if (dataset == "hagrid") != (release == "pyskl"):
+        raise ValueError(f"--dataset {dataset} does not go with --from {release}")
     spec = RELEASES[release]
     source = Path(source)
     state = _read_state(source)
@@ -116,6 +127,11 @@ def convert_release(source: str | Path, release: str, dataset: str, out: str | P
     model = create_model(spec.model["name"], **kwargs)
     if release == "shift-gcn":
         converted = convert_shiftgcn_state_dict(state)
+    elif release == "pyskl":
+        if dataset != "hagrid":
+            raise ValueError("--from pyskl: only the gesture model (--dataset hagrid) is known here; pyskl's NTU "
+                             "checkpoints need their own recipe")
+        converted = convert_pyskl_state_dict(state)
     else:
         converted = {}
         for trunk in range(kwargs.get("num_trunks", 1)):
