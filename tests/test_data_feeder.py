@@ -720,3 +720,18 @@ def test_hand_missing_zero_blanks_the_undetected_frames_only(ntu_store, sampling
         np.testing.assert_array_equal(a["body"].numpy(), b["body"].numpy())
     with pytest.raises(ValueError, match="hand_missing must be one of"):
         SkeletonDataset(ntu_store, hand_missing="drop", **kw)
+
+
+def test_fixed_sampling_keeps_the_stored_frames(ntu_store, ntu_items):
+    """``sampling="fixed"`` (2s-AGCN stores): frames as stored, cut or zero-padded, no resampling."""
+    for window in (40, 130):
+        ds = SkeletonDataset(ntu_store, window=window, sampling="fixed", split="all")
+        for item in (0, 6):
+            sample = ntu_items[item][0]
+            body = sample.body.transpose(3, 0, 2, 1)  # (C, T, V, M)
+            got = ds[item]["body"].numpy()
+            n = min(window, body.shape[1])
+            np.testing.assert_allclose(got[:, :n], body[:, :n], atol=1e-6)
+            assert got.shape[1] == window and not got[:, n:].any()
+    with pytest.raises(ValueError, match="sampling must be one of"):
+        SkeletonDataset(ntu_store, sampling="resize")

@@ -117,3 +117,40 @@ def test_convert_degcn_two_trunk_release(tmp_path):
         expected = sum(reference(x))
         for m in (model, loaded):
             torch.testing.assert_close(m(x).logits, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def test_bharnet_test_runs_a_converted_model_on_a_2s_agcn_store(tmp_path):
+    """The real sample through `prepare --normalization 2s-agcn` and `sampling: fixed`: the converted NTU-60 X-View
+    model (the sample is in its test split) gets it right."""
+    import shutil
+
+    import pytest
+    import yaml
+
+    root = shared_data()
+    weights = root / ".." / "weights" / "shift-gcn" / "ntu_ShiftGCN_joint_xview.pt" if root else None
+    if weights is None or not weights.is_file():
+        pytest.skip("released Shift-GCN weights not found (../shared/weights/shift-gcn)")
+    skeletons = tmp_path / "skeletons"
+    skeletons.mkdir()
+    sample = require_shared("ntu", "samples", "S001C001P001R001A001.skeleton")
+    shutil.copy(sample, skeletons)
+    shutil.copy(sample, skeletons / "S001C002P001R001A001.skeleton")  # a camera-2 copy: the (unused) training split
+    store = tmp_path / "ntu60.store"
+    assert main(["data", "prepare", "ntu60", "--skeletons", str(skeletons), "--out", str(store),
+                 "--normalization", "2s-agcn", "-q"]) == 0
+    ckpt = tmp_path / "sg.pt"
+    convert_release(weights, "shift-gcn", "ntu60", ckpt)
+    config = {"name": "sg", "out_dir": str(tmp_path / "runs"),
+              "data": {"store": str(store), "protocol": "xview", "sampling": "fixed", "window": 300,
+                       "modality": "joint", "test_batch_size": 1, "num_workers": 0},
+              "model": {"name": "expert", "args": {"backbone": "shiftgcn", "num_classes": 60, "num_frames": 300,
+                                                   "num_persons": 2}},
+              "eval": {"class_names": "ntu60"}}
+    cfg = tmp_path / "sg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    from bharnet.engine import load_config
+    from bharnet.engine.run import evaluate
+
+    report = evaluate(load_config(cfg), ckpt, tmp_path / "eval")
+    assert report["logits"]["top1"] == 1.0 and report["logits"]["samples"] == 1

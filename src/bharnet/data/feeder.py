@@ -7,12 +7,14 @@
     index      int64 (position in the store)      name       str
     roi        (3, 225, 225) float32 (if "roi" in streams: BHaRNet-M's ST-ROI image, ImageNet-normalised)
 
-Two sampling rules:
+Three sampling rules:
 
 * ``"crop_resize"`` (NTU/PKU, DeGCN/CTR-GCN ``feeder_ntu``): valid-frame crop (random ratio in
   ``p_interval`` for training, centre crop for testing), linear resize to ``window`` frames, random
   rotation (training), then the modality (bone / motion). The crop window and rotation are drawn once
   per sample and applied to the body AND the hands, so the two streams stay aligned in time and space.
+* ``"fixed"`` (the 2s-AGCN / Shift-GCN feeder): the stored frames unchanged, cut or zero-padded to ``window``
+  (their stores hold 300 preprocessed frames: ``prepare --normalization 2s-agcn``); no augmentation.
 * ``"ucla"`` (CTR-GCN ``feeder_ucla``): centre on joint 2 of the first frame, random view rotation
   (+-60 degrees about x and y) and scale (0.5-1.5) in training, per-clip min-max scaling to [-1, 1], then
   ``window`` sorted random frames drawn with repetition (training) or evenly spaced frames (testing).
@@ -48,10 +50,19 @@ from .transforms import (
     zero_missing_hands,
 )
 
-__all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED", "HAND_MISSING"]
+__all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED", "HAND_MISSING", "SAMPLINGS"]
 
 HAND_JOINTS_PADDED = 25
 HAND_MISSING = ("interpolate", "zero")
+SAMPLINGS = ("crop_resize", "ucla", "fixed")
+
+
+def _fit_frames(x: np.ndarray, window: int) -> np.ndarray:
+    """``(C, T, V, M)`` cut or zero-padded to ``window`` frames, without resampling."""
+    if x.shape[1] >= window:
+        return np.ascontiguousarray(x[:, :window], dtype=np.float32)
+    pad = np.zeros((x.shape[0], window - x.shape[1], *x.shape[2:]), np.float32)
+    return np.concatenate([x.astype(np.float32), pad], 1)
 _BODY_LAYOUTS = {25: "ntu_rgbd", 20: "nw_ucla"}
 
 
@@ -75,7 +86,7 @@ class SkeletonDataset(Dataset):
         rotation: max rotation angle (radians) in training for ``crop_resize``; 0 disables.
         modality: ``joint``, ``bone``, ``joint_motion`` or ``bone_motion`` (applied to every stream).
         streams: ``("body",)``, ``("hand",)`` or ``("body", "hand")``; ``"roi"`` adds the ST-ROI images.
-        sampling: ``"crop_resize"`` or ``"ucla"``.
+        sampling: ``"crop_resize"``, ``"ucla"`` or ``"fixed"``.
         repeat: the dataset is seen ``repeat`` times per epoch (CTR-GCN's NW-UCLA ``repeat``).
         seed: per-item augmentation seeds derived from ``(seed, epoch, item)``; None: from torch's generator.
         hand_missing: ``"interpolate"``: undetected hand frames carry the store's interpolated landmarks
@@ -107,8 +118,8 @@ class SkeletonDataset(Dataset):
             from .roi import load_roi
 
             self.roi = load_roi(self.store)
-        if sampling not in ("crop_resize", "ucla"):
-            raise ValueError(f"sampling must be 'crop_resize' or 'ucla', got {sampling!r}")
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
         self.sampling = sampling
         if hand_missing not in HAND_MISSING:
             raise ValueError(f"hand_missing must be one of {HAND_MISSING}, got {hand_missing!r}")
@@ -157,8 +168,10 @@ class SkeletonDataset(Dataset):
         rng = self._rng(item) if self.train else None
         if self.sampling == "crop_resize":
             arrays = self._crop_resize(arrays, rng)
-        else:
+        elif self.sampling == "ucla":
             arrays = self._ucla(arrays, rng)
+        else:  # "fixed": the stored frames as they are (2s-AGCN / Shift-GCN stores: 300 frames)
+            arrays = {k: _fit_frames(v, self.window) for k, v in arrays.items()}
         if self.hand_missing == "zero" and "mask" in arrays:
             arrays["hand"] = zero_missing_hands(arrays["hand"], arrays["mask"])
         out = {"label": torch.tensor(int(self.store.labels[index])), "index": torch.tensor(index),
