@@ -53,34 +53,42 @@ def _task(task: dict) -> str:
     return task["config"]["name"]
 
 
-def _config(out: Path, bench: str, seed: int, cell: str, epochs: int, reading: str | None) -> dict:
-    """``reading``: None (the experts), a control model name, or a BHaRNet-E ``complementary_on/fusion``."""
-    modality, norm = cell.split("/")
+def _config(out: Path, bench: str, seed: int, cell: str, epochs: int, reading: str | None,
+            stage2_epochs: int | None = None) -> dict:
+    """``reading``: None (the experts), a control model name, or a BHaRNet-E ``complementary_on/fusion``.
+    ``cell``: ``modality/hand normalisation[/zero]`` (``zero``: undetected hand frames zeroed,
+    ``data.hand_missing``)."""
+    modality, norm, *missing = cell.split("/")
     spec = synthetic.get_benchmark(bench)
     store = prepare_store(out, seed, spec.subjects, spec, norm, progress=False)
-    folder = out / "runs" / f"seed{seed}" / f"{modality}_{norm}"
+    folder = out / "runs" / f"seed{seed}" / "_".join([modality, norm, *missing])
+    longer = stage2_epochs if stage2_epochs not in (None, epochs) else None
+    suffix = f"_{longer}ep" if longer else ""
     if reading is None:
-        return demo_config(EXPERTS, store, folder, seed=seed, epochs=epochs, modality=modality, progress=False,
-                           benchmark=bench)
-    if reading in CONTROLS:
-        config = demo_config(reading, store, folder, seed=seed, epochs=epochs, modality=modality, progress=False,
-                             benchmark=bench, init=folder / EXPERTS / "last.pt")
-        config["name"] = f"{reading}_finetuned"
-        return config
-    target, fusion = reading.split("/")
-    config = demo_config("bharnet_e", store, folder, seed=seed, epochs=epochs, modality=modality, progress=False,
-                         benchmark=bench, init=folder / EXPERTS / "last.pt",
-                         model_args={"complementary_on": target, "fusion": fusion})
-    config["name"] = f"bharnet_e_{target.replace('+', '_')}_{fusion}"
+        config = demo_config(EXPERTS, store, folder, seed=seed, epochs=epochs, modality=modality, progress=False,
+                             benchmark=bench)
+    elif reading in CONTROLS:
+        config = demo_config(reading, store, folder, seed=seed, epochs=longer or epochs, modality=modality,
+                             progress=False, benchmark=bench, init=folder / EXPERTS / "last.pt")
+        config["name"] = f"{reading}_finetuned{suffix}"
+    else:
+        target, fusion = reading.split("/")
+        config = demo_config("bharnet_e", store, folder, seed=seed, epochs=longer or epochs, modality=modality,
+                             progress=False, benchmark=bench, init=folder / EXPERTS / "last.pt",
+                             model_args={"complementary_on": target, "fusion": fusion})
+        config["name"] = f"bharnet_e_{target.replace('+', '_')}_{fusion}{suffix}"
+    if missing:
+        config["data"]["hand_missing"] = missing[0]
     return config
 
 
 def _scores(config: dict):
+    """``(names, labels, scores)`` of a finished run, None if it has not finished."""
     from bharnet.engine.metrics import load_scores
     from bharnet.engine.run import run_dir
 
     path = run_dir(config) / "scores_last.npz"
-    return load_scores(path)[1:] if path.exists() else None
+    return load_scores(path) if path.exists() else None
 
 
 def _summary(values: list[float]) -> str:
@@ -92,35 +100,58 @@ def _summary(values: list[float]) -> str:
     return f"{mean:.1f} ({100 * min(values):.1f}-{100 * max(values):.1f})"
 
 
-def table(out: Path, bench: str, seeds: list[int], cells: list[str], readings: list[str], epochs: int) -> dict:
+JB = ("joint/wrist", "bone/palm")  # the J+B ensemble: the default hand normalisation's joint stream + bone
+
+
+def _row_scores(out: Path, bench: str, seed: int, cell: str, epochs: int, readings: list[str],
+                stage2: int | None = None) -> dict:
+    """reading -> (names, labels, row -> scores ``(N, K)``) of one cell and seed; rows missing where runs are."""
+    got = _scores(_config(out, bench, seed, cell, epochs, None))
+    if got is None:
+        return {}
+    names, labels, s = got
+    base = {"body expert": s["body"], "hand expert": s["hand"], "score fusion": s["logits"]}
+    for control, row in zip(CONTROLS, ("score fusion +3", "joint training")):
+        c = _scores(_config(out, bench, seed, cell, epochs, control, stage2))
+        if c is not None:
+            base[row] = c[2]["logits"]
+    out_rows = {}
+    for reading in readings:
+        e = _scores(_config(out, bench, seed, cell, epochs, reading, stage2))
+        if e is None:
+            continue
+        se = e[2]
+        out_rows[reading] = (names, labels, dict(base, **{
+            "E body expert branch": se["body_expert"], "E hand expert branch": se["hand_expert"],
+            "E expert branches (light)": se["body_expert"] + se["hand_expert"],
+            "E interactive branches": se["body_interactive"] + se["hand_interactive"],
+            "E all branches": se["logits"]}))
+    return out_rows
+
+
+def table(out: Path, bench: str, seeds: list[int], cells: list[str], readings: list[str], epochs: int,
+          stage2: int | None = None) -> dict:
+    """cell -> reading -> seed -> row -> group -> top-1; with ``J+B`` (the two streams' scores summed) when both
+    cells of :data:`JB` are there."""
     groups = synthetic.get_benchmark(bench).groups
-    results: dict = {}
-    for cell in cells:
+    raw = {cell: {seed: _row_scores(out, bench, seed, cell, epochs, readings, stage2) for seed in seeds}
+           for cell in cells}
+    if all(c in raw for c in JB):
+        raw["J+B"] = {}
         for seed in seeds:
-            got = _scores(_config(out, bench, seed, cell, epochs, None))
-            if got is None:
-                continue
-            labels, s = got
-            base = {"body expert": group_table(s["body"], labels, groups),
-                    "hand expert": group_table(s["hand"], labels, groups),
-                    "score fusion": group_table(s["logits"], labels, groups)}
-            for control, row in zip(CONTROLS, ("score fusion +3", "joint training")):
-                got = _scores(_config(out, bench, seed, cell, epochs, control))
-                if got is not None:
-                    base[row] = group_table(got[1]["logits"], got[0], groups)
-            for reading in readings:
-                e = _scores(_config(out, bench, seed, cell, epochs, reading))
-                if e is None:
-                    continue
-                labels_e, se = e
-                rows = dict(base)
-                rows["E body expert branch"] = group_table(se["body_expert"], labels_e, groups)
-                rows["E hand expert branch"] = group_table(se["hand_expert"], labels_e, groups)
-                rows["E expert branches (light)"] = group_table(se["body_expert"] + se["hand_expert"], labels_e, groups)
-                rows["E interactive branches"] = group_table(se["body_interactive"] + se["hand_interactive"],
-                                                             labels_e, groups)
-                rows["E all branches"] = group_table(se["logits"], labels_e, groups)
-                results.setdefault(cell, {}).setdefault(reading, {})[seed] = rows
+            joint, bone = raw[JB[0]][seed], raw[JB[1]][seed]
+            raw["J+B"][seed] = {}
+            for reading in [r for r in readings if r in joint and r in bone]:
+                (nj, lj, rj), (nb, _, rb) = joint[reading], bone[reading]
+                if list(nj) != list(nb):
+                    raise ValueError(f"seed {seed}: the joint and bone runs scored different samples")
+                raw["J+B"][seed][reading] = (nj, lj, {row: rj[row] + rb[row] for row in rj if row in rb})
+    results: dict = {}
+    for cell, per_seed in raw.items():
+        for seed, per_reading in per_seed.items():
+            for reading, (_, labels, rows) in per_reading.items():
+                results.setdefault(cell, {}).setdefault(reading, {})[seed] = {
+                    row: group_table(scores, labels, groups) for row, scores in rows.items()}
     return results
 
 
@@ -142,10 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/ablation", help="output folder (default runs/ablation)")
     p.add_argument("--benchmark", default=synthetic.DEFAULT_BENCHMARK, choices=tuple(synthetic.BENCHMARKS))
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--cells", default=",".join(CELLS), help=f"stream/hands cells (default {','.join(CELLS)})")
+    p.add_argument("--cells", default=",".join(CELLS),
+                   help=f"stream/hands[/zero] cells (default {','.join(CELLS)}; /zero: undetected hand frames zeroed)")
+    p.add_argument("--controls", action=argparse.BooleanOptionalAction, default=True,
+                   help="also fine-tune the two controls (score fusion +3 epochs, joint training; default on)")
     p.add_argument("--readings", default=",".join(READINGS),
                    help=f"complementary_on/fusion readings of BHaRNet-E (default {','.join(READINGS)})")
     p.add_argument("--epochs", type=int, default=3, help="epochs per stage (default 3, the demo's)")
+    p.add_argument("--stage2-epochs", type=int,
+                   help="epochs of the fine-tuned models (default: --epochs), from the same --epochs experts")
     p.add_argument("--jobs", type=int, default=1, help="models trained at a time (default 1)")
     p.add_argument("--table-only", action="store_true", help="print the table of the finished runs, train nothing")
     args = p.parse_args(argv)
@@ -153,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     cells, readings = args.cells.split(","), args.readings.split(",")
     for cell in cells:
-        if cell.split("/")[0] not in ("joint", "bone") or cell.split("/")[-1] not in ("palm", "wrist"):
-            p.error(f"--cells: {cell!r} is not <joint|bone>/<palm|wrist>")
+        parts = cell.split("/")
+        if not (2 <= len(parts) <= 3 and parts[0] in ("joint", "bone") and parts[1] in ("palm", "wrist")
+                and parts[2:] in ([], ["zero"])):
+            p.error(f"--cells: {cell!r} is not <joint|bone>/<palm|wrist>[/zero]")
     for reading in readings:
         target, _, fusion = reading.partition("/")
         if target not in ("all", "experts", "experts+all") or fusion not in ("sum", "mean"):
@@ -162,16 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.table_only:
         threads = max(1, (os.cpu_count() or 1) // args.jobs)
         stages = [[(s, c, None) for c in cells for s in seeds],
-                  [(s, c, r) for c in cells for s in seeds for r in readings + list(CONTROLS)]]
+                  [(s, c, r) for c in cells for s in seeds
+                   for r in readings + (list(CONTROLS) if args.controls else [])]]
         for number, stage in enumerate(stages, 1):
-            tasks = [{"config": _config(out, args.benchmark, s, c, args.epochs, r), "threads": threads}
+            tasks = [{"config": _config(out, args.benchmark, s, c, args.epochs, r, args.stage2_epochs),
+                      "threads": threads}
                      for s, c, r in stage]
             print(f"stage {number}/2: {len(tasks)} runs ({'experts' if number == 1 else 'E readings, controls'})",
                   flush=True)
             with ProcessPoolExecutor(args.jobs) as pool:
                 for k, name in enumerate(pool.map(_task, tasks), 1):
                     print(f"  {k}/{len(tasks)} {name}", flush=True)
-    results = table(out, args.benchmark, seeds, cells, readings, args.epochs)
+    results = table(out, args.benchmark, seeds, cells, readings, args.epochs, args.stage2_epochs)
     text = "\n\n".join(format_table(results, g) for g in ("overall", "body", "hand", "mixed"))
     print(text)
     out.mkdir(parents=True, exist_ok=True)

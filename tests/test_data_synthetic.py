@@ -61,9 +61,10 @@ def test_sample_has_the_real_pipeline_fields():
     assert 45 <= T <= 110
     # NTU centring: spine mid of the first frame at the origin.
     np.testing.assert_allclose(s.body[0, 0, 1], 0, atol=1e-6)
-    # palm normalisation: the first detected wrist is the hands' origin (x, y); palms about 1 unit long.
+    # hand-centric normalisation (the default): every seen wrist at the origin (x, y); palms about 1 unit long.
     palm = np.linalg.norm(s.hands[:, :, 9, :2] - s.hands[:, :, 0, :2], axis=-1)[s.hand_mask]
     assert 0.7 < np.median(palm) < 1.3
+    np.testing.assert_allclose(s.hands[s.hand_mask][:, 0, :2], 0, atol=1e-6)
     u, v = s.extras["body_color"][..., 0], s.extras["body_color"][..., 1]
     assert (u > 0).all() and (u < 1920).all() and (v > 0).all() and (v < 1080).all()
 
@@ -125,8 +126,8 @@ def test_detection_failures_look_like_mediapipe():
 
 
 def test_wrist_normalised_store_has_the_same_bones(tmp_path):
-    a = synthetic.generate_store(tmp_path / "p.store", seed=1, subjects=3, progress=False)
-    b = synthetic.generate_store(tmp_path / "w.store", seed=1, subjects=3, hand_normalization="wrist", progress=False)
+    a = synthetic.generate_store(tmp_path / "p.store", seed=1, subjects=3, hand_normalization="palm", progress=False)
+    b = synthetic.generate_store(tmp_path / "w.store", seed=1, subjects=3, progress=False)  # the default
     assert DatasetStore(b).hand_normalization == "wrist" and DatasetStore(a).hand_normalization == "palm"
     pa, pb = (SkeletonDataset(s, window=32, streams=("body", "hand"), modality="bone", split="all") for s in (a, b))
     for item in (0, 17, 100):

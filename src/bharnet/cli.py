@@ -156,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "ensemble (default bone; see docs/tutorial.md)")
     p.add_argument("--benchmark", default="fine", choices=("fine", "basic"),
                    help="fine: 35 confusable classes (default); basic: the first, saturated 20-class benchmark")
-    p.add_argument("--hand-normalization", default="palm", choices=("palm", "wrist"),
-                   help="hand coordinates: palm (first-wrist origin) or wrist (each hand centred per frame)")
+    p.add_argument("--hand-normalization", default="wrist", choices=("wrist", "palm"),
+                   help="hand coordinates: wrist (each hand centred on its wrist in every frame; default) or palm "
+                        "(one origin per clip, the first wrist)")
     p.add_argument("--subjects", type=int, help="synthetic performers (default: the benchmark's, 15 for fine)")
     p.add_argument("--protocol", default="xsub", choices=("xsub", "xview"), help="split (default xsub)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

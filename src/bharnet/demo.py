@@ -49,7 +49,7 @@ MODELS = {  # model name -> extra constructor arguments
 TITLES = {"score_fusion": "Score fusion (separate experts)", "joint_training": "Joint training (+ L_cpl)",
           "bharnet_p": "BHaRNet-P", "bharnet_e": "BHaRNet-E"}
 GROUP_TITLES = {"body": "body-distinct", "hand": "hand-distinct", "mixed": "mixed"}
-DEFAULT_HAND_NORMALIZATION = "palm"
+DEFAULT_HAND_NORMALIZATION = "wrist"  # docs/architecture.md: the evidence
 
 
 def demo_config(model: str, store: str | Path, out_dir: str | Path, *, seed: int = 0, epochs: int = 3,
@@ -148,7 +148,7 @@ class DemoResult:
     modality: str
     counts: dict[str, int]
     benchmark: str = synthetic.DEFAULT_BENCHMARK
-    hand_normalization: str = "palm"
+    hand_normalization: str = DEFAULT_HAND_NORMALIZATION
     rows: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # stream -> row -> group -> top-1
     costs: dict[str, tuple[float, float]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)

@@ -499,7 +499,7 @@ def interpolate_missing(landmarks: np.ndarray, detected: np.ndarray) -> np.ndarr
     return out
 
 
-def normalize_hands(landmarks: np.ndarray, detected: np.ndarray, mode: str = "palm",
+def normalize_hands(landmarks: np.ndarray, detected: np.ndarray, mode: str = "wrist",
                     image_size: tuple[int, int] | None = None) -> np.ndarray:
     """Centre and scale ``(F, 2, 21, 3)`` pixel hands of one sample [INT].
 
@@ -537,7 +537,7 @@ def normalize_hands(landmarks: np.ndarray, detected: np.ndarray, mode: str = "pa
     return out.astype(np.float32)
 
 
-def attach_hands(sample: Sample, hands_file: str | Path, *, normalization: str = "palm") -> Sample:
+def attach_hands(sample: Sample, hands_file: str | Path, *, normalization: str = "wrist") -> Sample:
     """Add ``hands`` ``(T, 2, 21, 3)`` and ``hand_mask`` ``(T, 2)`` to a sample, aligned through its
     ``extras["video_frame"]`` (the video frame of each body frame)."""
     data = load_hands(hands_file)
