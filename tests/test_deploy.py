@@ -192,6 +192,12 @@ def test_stream_labels_every_stride(tmp_path, capsys):
     lines = [line for line in out.splitlines() if line.startswith("frame")]
     assert [int(line.split()[1]) for line in lines] == [15, 23, 31, 39]
     assert all("latency" in line and "real-time x" in line for line in lines)
+    # --fps 15 on a 30 fps video: every second frame extracted, the same 16-frame span resampled to the model
+    code = main(["predict", str(video), "--ckpt", str(ckpt), "--stream", "--window", "16", "--stride", "8",
+                 "--max-frames", "40", "--persons", "1", "--mirrored", "--fps", "15"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert [int(line.split()[1]) for line in out.splitlines() if line.startswith("frame")] == [14, 22, 30, 38]
 
 
 @needs_mediapipe

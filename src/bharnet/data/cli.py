@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from ..utils.commands import add_pose_options, guarded
+from ..utils.commands import add_extractor_options, add_pose_options, guarded
 
 __all__ = ["add_data_parser"]
 
@@ -60,6 +60,9 @@ def _extract(args: argparse.Namespace, **options) -> int:
     for v in ([] if isinstance(videos, str) else videos):
         if not Path(v).exists():
             raise FileNotFoundError(f"{v}: no such video file or directory")
+    from ..video import filter_native_logs
+
+    filter_native_logs(getattr(args, "verbose", False))
     report = extract_dataset(videos, args.out, shard=parse_shard(args.shard), workers=args.workers or default_workers(),
                              mirrored=args.mirrored, progress=not args.quiet, limit=args.limit, **options)
     print(report.format())
@@ -71,14 +74,23 @@ def _extract(args: argparse.Namespace, **options) -> int:
 
 @_guard
 def cmd_extract_hands(args: argparse.Namespace) -> int:
-    options = dict(crop_scale=args.crop_scale, max_distance=args.max_distance, both_hands_crop=args.both_hands_crop,
-                   min_detection_confidence=args.min_confidence)
+    options = dict(crop_scale=args.crop_scale, max_distance=args.max_distance, extractor=args.extractor)
+    if args.extractor == "crops":
+        options.update(both_hands_crop=args.both_hands_crop)
+        if args.min_confidence is not None:
+            options.update(min_detection_confidence=args.min_confidence)
+    else:
+        if args.both_hands_crop:
+            raise ValueError("--both-hands-crop is an option of --extractor crops")
+        if args.min_confidence is not None:
+            options.update(hand_detection_confidence=args.min_confidence)
     return _extract(args, skeleton_dir=args.skeletons, detector_options=options)
 
 
 @_guard
 def cmd_extract_body(args: argparse.Namespace) -> int:
-    code = _extract(args, body=dict(max_persons=args.persons, hfov=args.hfov))
+    code = _extract(args, body=dict(max_persons=args.persons, hfov=args.hfov),
+                    detector_options=dict(extractor=args.extractor))
     print(f"next: bharnet data prepare ntu120 --source pose --skeletons {args.out} --out <store>")
     return code
 
@@ -263,7 +275,8 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
 
     p = dsub.add_parser("extract-hands", help="MediaPipe hands from RGB videos (resumable, shardable)",
                         description="Detect the two hands of the most active person in every frame with MediaPipe "
-                                    "Hands on crops around the body's hands, writing OUT/<video>.npz per video. "
+                                    "Hands (tracked on one crop around the body's hands, or with --extractor crops "
+                                    "one crop per hand), writing OUT/<video>.npz per video. "
                                     "A rerun skips finished videos; --shard K/N splits the work across machines.")
     p.add_argument("videos", nargs="+", help="a folder of videos or video files")
     p.add_argument("--out", required=True, help="output folder")
@@ -277,8 +290,11 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop-scale", type=float, default=2.5, help="crop side in torso lengths (default 2.5)")
     p.add_argument("--max-distance", type=float, default=1.5,
                    help="reject a hand farther than this many torso lengths from its guide (default 1.5)")
-    p.add_argument("--both-hands-crop", action="store_true", help="also search one crop holding both hands")
-    p.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe detection confidence (default 0.5)")
+    p.add_argument("--both-hands-crop", action="store_true",
+                   help="--extractor crops: also search one crop holding both hands")
+    p.add_argument("--min-confidence", type=float,
+                   help="MediaPipe's palm detection confidence (default 0.5)")
+    add_extractor_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_extract_hands)
 

@@ -42,7 +42,8 @@ import numpy as np
 
 from .sample import DataFormatError, Sample
 
-__all__ = ["HandDetector", "assign_hands", "PoseGuide", "VideoError", "NoPersonError", "Guide", "ntu_guide",
+__all__ = ["HandDetector", "assign_hands", "PoseGuide", "pose_anchors", "VideoError", "NoPersonError", "Guide",
+           "ntu_guide",
            "extract_video", "extract_video_parallel", "read_frames", "save_hands", "load_hands", "interpolate_missing",
            "normalize_hands", "attach_hands", "extract_dataset", "ExtractReport", "parse_shard", "shard_items",
            "require_mediapipe", "NORMALIZATIONS"]
@@ -136,15 +137,21 @@ class PoseGuide:
         self.last = self.tracker(rgb)
         if self.last[0] is None:
             return np.full((2, 2, 2), np.nan, np.float32), float("nan")
-        p = self.last[0].image
-        anchors = np.stack([np.stack([p[15], (p[15] + p[19]) / 2]), np.stack([p[16], (p[16] + p[20]) / 2])])
-        if self.mirrored:
-            anchors = anchors[::-1].copy()
-        torso = float(np.linalg.norm((p[11] + p[12]) / 2 - (p[23] + p[24]) / 2))
-        return anchors, torso
+        return pose_anchors(self.last[0], self.mirrored)
 
     def close(self) -> None:
         self.tracker.close()
+
+
+def pose_anchors(person, mirrored: bool = False) -> tuple[np.ndarray, float]:
+    """A Pose result's hand anchors ``(2, 2, 2)`` (slot = the person's left / right; wrist, hand centre = mid
+    wrist-index knuckle; pixels) and torso length in pixels (mid-shoulders to mid-hips)."""
+    p = person.image
+    anchors = np.stack([np.stack([p[15], (p[15] + p[19]) / 2]), np.stack([p[16], (p[16] + p[20]) / 2])])
+    if mirrored:
+        anchors = anchors[::-1].copy()
+    torso = float(np.linalg.norm((p[11] + p[12]) / 2 - (p[23] + p[24]) / 2))
+    return anchors.astype(np.float32), torso
 
 
 # ------------------------------------------------------------------------------------------- detector
@@ -288,15 +295,19 @@ def read_frames(path: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
     return frames
 
 
-def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_path: str | Path | None = None,
-                  pose: PoseGuide | None = None, mirrored: bool = False, max_frames: int | None = None,
-                  raise_no_person: bool = True, body: bool = False, max_persons: int = 1, hfov: float = 70.0,
-                  progress: bool = False, start: int = 0) -> dict[str, np.ndarray]:
+def extract_video(video_path: str | Path, detector: HandDetector | None = None, *,
+                  skeleton_path: str | Path | None = None, extractor="tracking", mirrored: bool = False,
+                  max_frames: int | None = None, raise_no_person: bool = True, body: bool = False,
+                  max_persons: int = 1, hfov: float = 70.0, progress: bool = False, start: int = 0,
+                  extractor_options: dict | None = None) -> dict[str, np.ndarray]:
     """Detect the two hands in every frame of a video, and with ``body`` the NTU-25 body skeletons.
 
-    The guide is the skeleton file when given (NTU), otherwise MediaPipe Pose (``pose``; created on demand,
-    ``mirrored`` and ``max_persons`` as in :class:`PoseGuide`). ``start`` skips that many frames first (the
-    result's frame 0 is video frame ``start``); ``max_frames`` stops after that many frames.
+    ``extractor``: ``"tracking"`` (:class:`bharnet.video.TrackingExtractor`, the default: Pose + Hands tracked
+    on one crop per person), ``"crops"`` (Hands in static mode on one crop per hand), or an extractor object
+    (not closed here). A ``detector`` means the crop extractor with that :class:`HandDetector`. The guide is the
+    skeleton file when given (NTU; Pose does not run), otherwise MediaPipe Pose (``mirrored`` and
+    ``max_persons`` as in :class:`PoseGuide`). Frames are decoded in a second thread. ``start`` skips that
+    many frames first (the result's frame 0 is video frame ``start``); ``max_frames`` stops after that many.
     ``body=True`` (Pose guide only) also maps Pose to the Kinect layout (:mod:`bharnet.data.pose`; ``hfov``
     is the camera's assumed horizontal field of view) and adds ``body`` ``(F, M, 25, 3)`` metres,
     ``body_color`` ``(F, M, 25, 2)`` pixels and ``body_present`` ``(F, M)``.
@@ -304,7 +315,8 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
     Returns:
         dict with ``landmarks`` ``(F, 2, 21, 3)`` pixels, ``detected`` ``(F, 2)``, ``score`` ``(F, 2)``,
         ``anchors`` ``(F, 2, 2, 2)``, ``person`` ``(F,)`` (a guide was available), ``image_size`` ``(2,)``
-        (w, h), ``fps`` and ``guide`` (``"kinect"``/``"pose"``).
+        (w, h), ``fps``, ``guide`` (``"kinect"``/``"pose"``) and ``extractor``; with two people tracked,
+        ``hands_all`` ``(F, M, 2, 21, 3)`` / ``detected_all`` ``(F, M, 2)``, every person's hands.
 
     Raises:
         VideoError: the video cannot be opened or has no decodable frame.
@@ -313,16 +325,21 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
     """
     import cv2
 
+    from ..video import FrameReader, make_extractor
+
     video_path = Path(video_path)
     cap = _open_video(video_path)
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     if body and skeleton_path is not None:
         raise ValueError("body=True builds the body from MediaPipe Pose; a skeleton file already has one")
     guide = ntu_guide(skeleton_path) if skeleton_path is not None else None
-    own_pose = None
-    if guide is None and pose is None:
-        pose = own_pose = PoseGuide(mirrored=mirrored, max_persons=max_persons)
-    out_l, out_d, out_s, out_a, out_p, persons = [], [], [], [], [], []
+    own = isinstance(extractor, str) or detector is not None
+    if own:
+        kind = extractor if isinstance(extractor, str) else "crops"
+        extractor = make_extractor(kind, mirrored=mirrored, max_persons=max_persons, detector=detector,
+                                   **(extractor_options or {}))
+    kind = "crops" if type(extractor).__name__ == "CropExtractor" else "tracking"
+    out_l, out_d, out_s, out_a, out_p, persons, all_l, all_d = [], [], [], [], [], [], [], []
     size = None
     bar = None
     if progress:
@@ -331,40 +348,45 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
         bar = tqdm(total=min(total, max_frames) if total and max_frames else total, desc=video_path.name,
                    unit="frame", dynamic_ncols=True, leave=False)
+    for _ in range(start):
+        if not cap.grab():  # no decoding: skipping is cheap
+            break
+    reader = FrameReader(cap, max_frames=max_frames, name=video_path)
     try:
-        for _ in range(start):
-            if not cap.grab():  # no decoding: skipping is cheap
-                break
-        frame_index = 0
-        while max_frames is None or frame_index < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
+        for frame_index, rgb in reader:
             if bar is not None:
                 bar.update()
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             size = (rgb.shape[1], rgb.shape[0])
+            g = None
             if guide is not None:
                 if start + frame_index < len(guide.anchors):
-                    anchors, torso = guide.anchors[start + frame_index], float(guide.scale[start + frame_index])
+                    g = (guide.anchors[start + frame_index], float(guide.scale[start + frame_index]))
                 else:
-                    anchors, torso = np.full((2, 2, 2), np.nan, np.float32), float("nan")
-            else:
-                anchors, torso = pose(rgb)
-                persons.append(list(pose.last))
-            lms, det, sc = detector.detect(rgb, anchors, torso)
-            out_l.append(lms)
-            out_d.append(det)
-            out_s.append(sc)
-            out_a.append(anchors)
-            out_p.append(bool(np.isfinite(anchors).any()))
-            frame_index += 1
+                    g = (np.full((2, 2, 2), np.nan, np.float32), float("nan"))
+            res = extractor(rgb, g)
+            if guide is None:
+                persons.append(list(res.persons))
+            out_l.append(res.landmarks)
+            out_d.append(res.detected)
+            out_s.append(res.score)
+            out_a.append(res.anchors)
+            out_p.append(bool(np.isfinite(res.anchors).any()))
+            all_l.append(res.hands_all)
+            all_d.append(res.detected_all)
+    except VideoError:
+        raise
+    except Exception as e:
+        if isinstance(e, DataFormatError):
+            raise
+        if reader.error is not None:
+            raise VideoError(video_path, f"decoding failed ({type(e).__name__}: {e})") from None
+        raise
     finally:
-        cap.release()
+        reader.close()
         if bar is not None:
             bar.close()
-        if own_pose is not None:
-            own_pose.close()
+        if own:
+            extractor.close()
     if not out_l:
         raise VideoError(video_path, "no frame could be decoded")
     person = np.asarray(out_p)
@@ -373,12 +395,14 @@ def extract_video(video_path: str | Path, detector: HandDetector, *, skeleton_pa
     result = dict(landmarks=np.stack(out_l), detected=np.stack(out_d), score=np.stack(out_s),
                   anchors=np.stack(out_a).astype(np.float32), person=person,
                   image_size=np.asarray(size, np.int32), fps=np.float32(fps),
-                  guide=np.asarray("kinect" if guide is not None else "pose"))
+                  guide=np.asarray("kinect" if guide is not None else "pose"), extractor=np.asarray(kind))
+    if max_persons > 1 and guide is None and all(a is not None and a.shape[0] == max_persons for a in all_l):
+        result.update(hands_all=np.stack(all_l), detected_all=np.stack(all_d))
     if body:
         from .pose import ntu_from_video
 
         joints, colors, present = ntu_from_video(persons, size, hands=result["landmarks"],
-                                                 detected=result["detected"], mirrored=pose.mirrored, hfov=hfov)
+                                                 detected=result["detected"], mirrored=mirrored, hfov=hfov)
         result.update(body=joints, body_color=colors, body_present=present)
     return result
 
@@ -388,14 +412,11 @@ def _extract_chunk(job: tuple[str, int, int | None, dict]) -> dict[str, np.ndarr
 
     cv2.setNumThreads(1)
     video, start, count, options = job
-    detector = HandDetector()
-    try:
-        return extract_video(video, detector, start=start, max_frames=count, raise_no_person=False, **options)
-    finally:
-        detector.close()
+    return extract_video(video, start=start, max_frames=count, raise_no_person=False, **options)
 
 
-_PER_FRAME = ("landmarks", "detected", "score", "anchors", "person", "body", "body_color", "body_present")
+_PER_FRAME = ("landmarks", "detected", "score", "anchors", "person", "body", "body_color", "body_present",
+              "hands_all", "detected_all")
 
 
 def extract_video_parallel(video_path: str | Path, workers: int, *, min_chunk: int = 64, raise_no_person: bool = True,
@@ -415,13 +436,12 @@ def extract_video_parallel(video_path: str | Path, workers: int, *, min_chunk: i
     cap.release()
     workers = min(workers, total // min_chunk) if total > 0 else 1
     if workers <= 1:
-        detector = HandDetector()
-        try:
-            return extract_video(video_path, detector, raise_no_person=raise_no_person, **options)
-        finally:
-            detector.close()
+        return extract_video(video_path, raise_no_person=raise_no_person, **options)
     bounds = np.linspace(0, total, workers + 1).round().astype(int)
     # The last chunk runs to the end: a container's frame count can be off.
+    # one thread per process: the processes already fill the cores
+    options = dict(options, extractor_options=dict(options.get("extractor_options") or {}, threaded=False)) \
+        if options.get("extractor", "tracking") == "tracking" else options
     jobs = [(str(video_path), int(a), int(b - a) if k < workers - 1 else None, dict(options, progress=False))
             for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
     from concurrent.futures import ProcessPoolExecutor
@@ -613,14 +633,36 @@ def _init_worker(options: dict) -> None:
     import cv2
 
     cv2.setNumThreads(1)
-    _WORKER["detector"] = HandDetector(**options)
+    options = dict(options)
+    kind = options.pop("extractor", "tracking")
+    if kind == "tracking":
+        # one thread per worker: a pool of workers already fills the cores
+        options = dict(options, threaded=options.get("threaded", not options.pop("pooled", False)))
+    else:
+        options.pop("pooled", None)
+    _WORKER["options"] = (kind, options)
+    _WORKER["extractors"] = {}
+
+
+def _worker_extractor(mirrored: bool, max_persons: int):
+    """The worker's extractor for these settings, reset for a new video (graphs are built once per worker)."""
+    from ..video import make_extractor
+
+    key = (mirrored, max_persons)
+    if key not in _WORKER["extractors"]:
+        kind, options = _WORKER["options"]
+        _WORKER["extractors"][key] = make_extractor(kind, mirrored=mirrored, max_persons=max_persons, **options)
+    extractor = _WORKER["extractors"][key]
+    extractor.reset()
+    return extractor
 
 
 def _extract_one(job: tuple[str, str | None, str, bool, dict]) -> tuple[str, str, str, dict]:
     video, skeleton, out, mirrored, body = job
     start = time.process_time()
     try:
-        result = extract_video(video, _WORKER["detector"], skeleton_path=skeleton, mirrored=mirrored,
+        extractor = _worker_extractor(mirrored, int(body.get("max_persons", 1)))
+        result = extract_video(video, skeleton_path=skeleton, mirrored=mirrored, extractor=extractor,
                                raise_no_person=False, **body)
     except DataFormatError as e:
         return "failed", video, str(e), {}
@@ -673,7 +715,7 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
                 continue
         jobs.append((str(p), str(skeleton) if skeleton else None, str(target), mirrored, body_options))
     out_dir.mkdir(parents=True, exist_ok=True)
-    options = dict(detector_options or {})
+    options = dict(detector_options or {}, pooled=workers > 1)
     t0 = time.perf_counter()
     if workers <= 1:
         _init_worker(options)

@@ -50,8 +50,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 @guarded(lambda args: "predict", "nothing was written")
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..video import filter_native_logs
     from .predict import Predictor, predict_video, stream
 
+    filter_native_logs(args.verbose)
     predictors = [Predictor(path, threads=args.threads) for path in args.ckpt]
     for path, predictor in zip(args.ckpt, predictors):
         streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())
@@ -85,7 +87,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         workers = args.workers or (default_workers() if args.persons == 1 else 1)
         result = predict_video(args.video, predictors, window=args.window, stride=args.stride, mirrored=args.mirrored,
                                max_persons=args.persons, top_k=args.top_k, progress=not args.quiet, hfov=args.hfov,
-                               workers=workers)
+                               workers=workers, extractor=args.extractor)
     except Exception as e:
         from ..data.hands import NoPersonError
 
@@ -130,18 +132,24 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
 
 def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
     source = str(args.video)
-    steps = 0
+    last = None
     stride = min(args.stride, args.window) if args.window else args.stride
     for step in stream(source, predictor, window=args.window or 64, stride=stride, mirrored=args.mirrored,
-                       max_persons=args.persons, top_k=min(args.top_k, 3), max_frames=args.max_frames, hfov=args.hfov):
-        steps += 1
+                       max_persons=args.persons, top_k=min(args.top_k, 3), max_frames=args.max_frames, hfov=args.hfov,
+                       extractor=args.extractor, fps=args.fps, realtime=True if args.realtime else None):
+        last = step
         label = "  ".join(f"{name} {p * 100:.0f}%" for name, p in step.top) or "(no person)"
-        per_frame = step.extract_per_frame + step.model / stride
         print(f"frame {step.frame:6d}  {label:60s}  extract {step.extract_per_frame * 1000:5.0f} ms/frame  "
               f"model {step.model * 1000:5.0f} ms  latency {step.latency * 1000:5.0f} ms  "
-              f"real-time x{(1 / step.fps) / per_frame:.2f} at {step.fps:.0f} fps", flush=True)
-    if not steps:
+              f"real-time x{step.realtime_factor:.2f} at {step.fps:.0f} fps"
+              + (f"  dropped {step.dropped}" if step.dropped else "")
+              + (f"  skipped {step.skipped}" if step.skipped else ""),
+              flush=True)
+    if last is None:
         print(f"{source}: ended before a full window of {args.window or 64} frames")
+    elif last.dropped or last.skipped:
+        print(f"{last.dropped} frame(s) dropped (extraction behind the source), {last.skipped} label(s) skipped "
+              f"(model busy); --fps {max(1, round(last.fps / (last.every + 1)))} extracts fewer frames")
     return 0
 
 
@@ -166,6 +174,12 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--annotate", type=Path, metavar="VIDEO", help="write the video with the overlay (.mp4/.avi)")
     p.add_argument("--stream", action="store_true", help="label as the video plays; VIDEO may be a camera index")
     p.add_argument("--max-frames", type=int, help="with --stream: stop after this many frames")
+    p.add_argument("--fps", type=float,
+                   help="with --stream: extract this many frames per second of video (every k-th frame), for a CPU "
+                        "that cannot keep up with every frame; the window is resampled to the model's length")
+    p.add_argument("--realtime", action="store_true",
+                   help="with --stream on a file: play it at its frame rate and drop frames when extraction falls "
+                        "behind, as a camera would (a camera always streams so)")
     p.add_argument("--threads", type=int, help="CPU threads of the model (default: all)")
     p.add_argument("--workers", type=int,
                    help="processes extracting parts of the video at once (one person only; default: every core "

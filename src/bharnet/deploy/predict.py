@@ -297,13 +297,15 @@ def roi_inputs(video: str | Path, skeletons: dict[str, np.ndarray], windows: lis
 
 def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, window: int = 64,
                   stride: int = 32, mirrored: bool = False, max_persons: int = 2, top_k: int = 5, detector=None,
-                  progress: bool = True, hfov: float = 70.0, workers: int = 1) -> VideoPrediction:
+                  progress: bool = True, hfov: float = 70.0, workers: int = 1,
+                  extractor: str = "tracking") -> VideoPrediction:
     """Extract the skeletons of ``video``, slide a ``window``-frame window by ``stride`` frames and
     classify each (``window=0``: the whole clip as one window, the convention of trimmed-clip datasets).
 
     Several predictors (e.g. the joint and the bone model) form a score ensemble: their logits are summed,
     each model fed its own input length and modality. ``workers > 1`` extracts consecutive parts of the
     video in parallel processes (one person only; :func:`bharnet.data.hands.extract_video_parallel`).
+    ``extractor``: ``"tracking"`` or ``"crops"`` (:mod:`bharnet.video`); a ``detector`` means ``"crops"``.
 
     Raises :class:`bharnet.data.hands.NoPersonError` when Pose finds nobody in any frame.
     """
@@ -313,20 +315,14 @@ def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, 
         if len(p.spec.class_names) != len(names):
             raise ValueError(f"{p.source}: {len(p.spec.class_names)} classes, {predictors[0].source} has "
                              f"{len(names)}; an ensemble needs the same classes")
-    from ..data.hands import HandDetector, extract_video, extract_video_parallel
+    from ..data.hands import extract_video, extract_video_parallel
 
     t0 = time.perf_counter()
-    options = dict(mirrored=mirrored, body=True, max_persons=max_persons, hfov=hfov)
+    options = dict(mirrored=mirrored, body=True, max_persons=max_persons, hfov=hfov, extractor=extractor)
     if workers > 1 and max_persons == 1 and detector is None:
         skeletons = extract_video_parallel(video, workers, **options)
     else:
-        own = detector is None
-        detector = detector or HandDetector()
-        try:
-            skeletons = extract_video(video, detector, progress=progress, **options)
-        finally:
-            if own:
-                detector.close()
+        skeletons = extract_video(video, detector, progress=progress, **options)
     t1 = time.perf_counter()
     frames = len(skeletons["detected"])
     size = frames if window <= 0 else window
@@ -354,7 +350,12 @@ def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, 
 
 @dataclass
 class StreamStep:
-    """One label of a stream: at ``frame`` (the window's last), with the time spent (seconds)."""
+    """One label of a stream: at ``frame`` (the window's last source frame), with the time spent (seconds).
+
+    ``extract_per_frame``: mean extraction time per extracted frame over the window; ``model``: the model call;
+    ``latency``: from the newest frame's arrival to its label; ``dropped``: source frames dropped so far
+    because extraction fell behind a live source; ``every``: one source frame in ``every`` is extracted
+    (``--fps``); ``skipped``: labels skipped so far because the model was still busy with the previous one."""
 
     frame: int
     top: list[tuple[str, float]]
@@ -362,6 +363,15 @@ class StreamStep:
     model: float
     latency: float
     fps: float = 30.0
+    dropped: int = 0
+    every: int = 1
+    skipped: int = 0
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of video per second of work: > 1 keeps up with the source."""
+        per_source_frame = self.extract_per_frame / self.every
+        return (1 / self.fps) / per_source_frame if per_source_frame > 0 else float("inf")
 
 
 def open_source(source: str | int):
@@ -380,62 +390,90 @@ def open_source(source: str | int):
 
 
 def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride: int = 16, mirrored: bool = False,
-           max_persons: int = 1, top_k: int = 3, max_frames: int | None = None, detector=None, hfov: float = 70.0):
-    """Label a live camera or a video file as it plays: extract each frame, keep the last ``window``
-    frames and classify them every ``stride`` frames. Yields a :class:`StreamStep` per label.
+           max_persons: int = 1, top_k: int = 3, max_frames: int | None = None, detector=None, hfov: float = 70.0,
+           extractor: str = "tracking", fps: float | None = None, realtime: bool | None = None,
+           queue_size: int = 4):
+    """Label a live camera or a video file as it plays. Yields a :class:`StreamStep` per label.
 
-    ``latency`` is the time from having the newest frame to its label: that frame's extraction plus
-    building the window and running the model.
+    Frames are decoded in their own thread; each (or, with ``fps``, every k-th: ``k = round(source fps /
+    fps)``) is extracted; every ``stride`` source frames the last ``window`` source frames' skeletons go to the
+    model in another thread, while extraction goes on (a label is skipped, and counted, when the model is
+    still busy). The window is resized to the model's length as the test feeder does, so ``--fps`` changes
+    the sampling, not the time span.
+
+    ``realtime``: frames arrive at the source's rate and, when extraction falls behind, the oldest waiting
+    ones are dropped (``queue_size`` frames are buffered) rather than the stream falling behind; the default
+    for a camera. For a file, ``realtime=True`` plays it as a camera would deliver it (how to measure whether
+    a machine keeps up); otherwise every frame is processed, as fast as the machine goes.
     """
     from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
 
     import cv2
 
-    from ..data.hands import HandDetector, PoseGuide
     from ..data.pose import ntu_from_video
+    from ..video import FrameReader, make_extractor
 
+    camera = isinstance(source, int) or str(source).isdigit()
+    realtime = camera if realtime is None else realtime
     cap = open_source(source)
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
-    pose = PoseGuide(mirrored=mirrored, max_persons=max_persons)
-    own = detector is None
-    detector = detector or HandDetector()
-    persons, lms, det, cost = (deque(maxlen=window) for _ in range(4))
+    src_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+    every = max(1, round(src_fps / fps)) if fps else 1
+    slots = max(1, -(-window // every))  # extracted frames per window
+    reader = FrameReader(cap, maxsize=queue_size, drop=realtime, max_frames=max_frames, name=source,
+                         realtime_fps=src_fps if realtime and not camera else 0.0)
+    ext = make_extractor(extractor, mirrored=mirrored, max_persons=max_persons, detector=detector)
+    persons, lms, det, cost = (deque(maxlen=slots) for _ in range(4))
+    pool = ThreadPoolExecutor(1, thread_name_prefix="bharnet-model")
+    pending = None
+    skipped = 0
     size = None
-    frame = 0
+    last_label = -stride
+
+    def run_model(inputs: dict, arrived: float, frame: int, per_frame: float) -> StreamStep:
+        t2 = time.perf_counter()
+        probs, _ = predictor({k: v[None] for k, v in inputs.items()})
+        t3 = time.perf_counter()
+        order = np.argsort(-probs[0])[:top_k]
+        top = [(predictor.spec.class_names[k], float(probs[0, k])) for k in order]
+        return StreamStep(frame, top, per_frame, t3 - t2, t3 - arrived, src_fps, reader.dropped, every, skipped)
+
     try:
-        while max_frames is None or frame < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            t0 = time.perf_counter()
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            size = (rgb.shape[1], rgb.shape[0])
-            anchors, torso = pose(rgb)
-            landmarks, detected, _ = detector.detect(rgb, anchors, torso)
-            persons.append(list(pose.last))
-            lms.append(landmarks)
-            det.append(detected)
-            cost.append(time.perf_counter() - t0)
-            frame += 1
-            if len(persons) < window or (frame - window) % stride:
+        for index, rgb in reader:
+            if index % every:
                 continue
-            t1 = time.perf_counter()
+            arrived = time.perf_counter()
+            size = (rgb.shape[1], rgb.shape[0])
+            res = ext(rgb)
+            persons.append(list(res.persons))
+            lms.append(res.landmarks)
+            det.append(res.detected)
+            cost.append(time.perf_counter() - arrived)
+            if pending is not None and pending.done():
+                yield pending.result()
+                pending = None
+            if len(persons) < slots or index - last_label < stride:
+                continue
+            last_label = index
+            if pending is not None:  # the model is still on the previous window
+                if realtime:  # live: skip this label rather than fall behind
+                    skipped += 1
+                    continue
+                yield pending.result()  # a file: every label, in order
+                pending = None
             joints, _, present = ntu_from_video(list(persons), size, hands=np.stack(lms), detected=np.stack(det),
                                                 mirrored=mirrored, hfov=hfov)
             if not present.any():
-                yield StreamStep(frame - 1, [], float(np.mean(cost)), 0.0, time.perf_counter() - t1 + cost[-1], fps)
+                yield StreamStep(index, [], float(np.mean(cost)), 0.0, time.perf_counter() - arrived, src_fps,
+                                 reader.dropped, every, skipped)
                 continue
             skel = {"body": joints, "landmarks": np.stack(lms), "detected": np.stack(det),
                     "image_size": np.asarray(size)}
             inputs = window_inputs(skel, 0, len(persons), predictor.spec)
-            t2 = time.perf_counter()
-            probs, _ = predictor({k: v[None] for k, v in inputs.items()})
-            t3 = time.perf_counter()
-            order = np.argsort(-probs[0])[:top_k]
-            top = [(predictor.spec.class_names[k], float(probs[0, k])) for k in order]
-            yield StreamStep(frame - 1, top, float(np.mean(cost)), t3 - t2, cost[-1] + (t3 - t1), fps)
+            pending = pool.submit(run_model, inputs, arrived, index, float(np.mean(cost)))
+        if pending is not None:
+            yield pending.result()
     finally:
-        cap.release()
-        pose.close()
-        if own:
-            detector.close()
+        reader.close()
+        pool.shutdown(wait=True)
+        ext.close()

@@ -42,3 +42,13 @@ def add_pose_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hfov", type=float, default=70.0,
                         help="the camera's horizontal field of view in degrees, for the depth (default 70; "
                              "Kinect v2: 84)")
+    add_extractor_options(parser)
+
+
+def add_extractor_options(parser: argparse.ArgumentParser) -> None:
+    """How skeletons are taken from video frames (``extract-*``, ``predict``)."""
+    parser.add_argument("--extractor", default="tracking", choices=("tracking", "crops"),
+                        help="tracking: Pose + Hands tracked on one crop per person (default, real time on 2 "
+                             "cores); crops: Hands in static mode on one crop per hand (slower; the previous "
+                             "extractor)")
+    parser.add_argument("--verbose", action="store_true", help="let MediaPipe's native log lines through")

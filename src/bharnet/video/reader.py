@@ -1,0 +1,108 @@
+"""Frames decoded in their own thread, so that decoding overlaps extraction."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+_END = object()
+
+
+class FrameReader:
+    """Iterate ``(index, rgb)`` over a video file or a camera, decoded by a background thread.
+
+    Args:
+        cap: an opened ``cv2.VideoCapture``.
+        maxsize: frames buffered at most.
+        drop: when the buffer is full, drop the oldest waiting frame instead of waiting (a live source: the
+            consumer then works on recent frames rather than falling behind). :attr:`dropped` counts them.
+        realtime_fps: pace a *file* as a live source would deliver it (frames at this rate; 0: as fast as
+            decoding goes). With ``drop``, this is how a stream from a file measures whether it keeps up.
+        max_frames: stop after this many frames.
+
+    ``index`` is the frame's position in the source, so dropped frames leave gaps. The frames are RGB uint8
+    ``(H, W, 3)``. Decoding errors end the iteration; :attr:`error` keeps the exception, if any.
+    """
+
+    def __init__(self, cap, *, maxsize: int = 8, drop: bool = False, realtime_fps: float = 0.0,
+                 max_frames: int | None = None, name: str | Path = "video"):
+        self.cap, self.drop, self.realtime_fps, self.max_frames = cap, drop, realtime_fps, max_frames
+        self.name = str(name)
+        self.dropped = 0
+        self.decoded = 0
+        self.decode_seconds = 0.0
+        self.error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bharnet-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> None:
+        dropping = self.drop and item is not _END
+        while not self._stop.is_set():
+            try:
+                if dropping:
+                    self._queue.put_nowait(item)
+                else:
+                    self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if dropping:  # a live source does not wait: the oldest waiting frame goes
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+
+    def _run(self) -> None:
+        import cv2
+
+        start = time.perf_counter()
+        index = 0
+        try:
+            while not self._stop.is_set() and (self.max_frames is None or index < self.max_frames):
+                if self.realtime_fps > 0:
+                    wait = start + index / self.realtime_fps - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                t = time.perf_counter()
+                ok, bgr = self.cap.read()
+                if not ok:
+                    break
+                rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                self.decode_seconds += time.perf_counter() - t
+                self.decoded += 1
+                self._put((index, rgb))
+                index += 1
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread
+            self.error = e
+        finally:
+            self._put(_END)
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.cap.release()
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def frame_shape(frame: np.ndarray) -> tuple[int, int]:
+    """``(W, H)`` of an ``(H, W, 3)`` frame."""
+    return int(frame.shape[1]), int(frame.shape[0])
