@@ -42,8 +42,8 @@ import numpy as np
 
 from .sample import DataFormatError, Sample
 
-__all__ = ["HandDetector", "assign_hands", "PoseGuide", "pose_anchors", "VideoError", "NoPersonError", "Guide",
-           "ntu_guide",
+__all__ = ["HandDetector", "assign_hands", "fill_slots", "PoseGuide", "pose_anchors", "VideoError", "NoPersonError",
+           "Guide", "ntu_guide",
            "extract_video", "extract_video_parallel", "read_frames", "save_hands", "load_hands", "interpolate_missing",
            "normalize_hands", "attach_hands", "extract_dataset", "ExtractReport", "parse_shard", "shard_items",
            "require_mediapipe", "NORMALIZATIONS"]
@@ -223,11 +223,23 @@ class HandDetector:
         if not candidates:
             return landmarks, detected, score
         limit = self.max_distance * (torso if np.isfinite(torso) and torso > 0 else size / self.crop_scale)
-        choice = assign_hands([xyz for xyz, _ in candidates], anchors, limit)
-        for slot, k in enumerate(choice):
-            if k >= 0:
-                landmarks[slot], score[slot], detected[slot] = candidates[k][0], candidates[k][1], True
+        return fill_slots(candidates, anchors, limit)
+
+
+def fill_slots(candidates: list[tuple[np.ndarray, float]], anchors: np.ndarray, limit: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hands ``(21, 3)`` with their scores -> landmarks ``(2, 21, 3)``, detected ``(2,)``, score ``(2,)`` per
+    slot, by :func:`assign_hands` (one-to-one, within ``limit`` pixels of the slot's anchors)."""
+    landmarks = np.zeros((2, NUM_HAND_JOINTS, 3), np.float32)
+    detected = np.zeros(2, bool)
+    score = np.zeros(2, np.float32)
+    if not candidates or not np.isfinite(anchors).any():
         return landmarks, detected, score
+    choice = assign_hands([xyz for xyz, _ in candidates], anchors, limit)
+    for slot, k in enumerate(choice):
+        if k >= 0:
+            landmarks[slot], score[slot], detected[slot] = candidates[k][0], candidates[k][1], True
+    return landmarks, detected, score
 
 
 def assign_hands(candidates: list[np.ndarray], anchors: np.ndarray, limit: float) -> tuple[int, int]:

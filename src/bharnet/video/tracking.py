@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.hands import NUM_HAND_JOINTS, HandDetector, assign_hands, pose_anchors, require_mediapipe
+from ..data.hands import NUM_HAND_JOINTS, HandDetector, fill_slots, pose_anchors, require_mediapipe
 from .quiet import quiet_native
 
 __all__ = ["FrameResult", "TrackingExtractor", "CropExtractor", "make_extractor", "EXTRACTORS", "HandTrack"]
@@ -56,10 +56,6 @@ class FrameResult:
     persons: list = field(default_factory=list)
     hands_all: np.ndarray | None = None
     detected_all: np.ndarray | None = None
-
-
-def _empty_hands() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return (np.zeros((2, NUM_HAND_JOINTS, 3), np.float32), np.zeros(2, bool), np.zeros(2, np.float32))
 
 
 def _square(rgb: np.ndarray, x0: int, y0: int, side: int) -> np.ndarray | None:
@@ -148,16 +144,9 @@ class HandTrack:
 
     def assign(self, found: list[tuple[np.ndarray, float]], anchors: np.ndarray, torso: float
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        landmarks, detected, score = _empty_hands()
-        if not found or not np.isfinite(anchors).any():
-            return landmarks, detected, score
         side = self.box[2] if self.box else self.max_crop
         limit = self.max_distance * (torso if np.isfinite(torso) and torso > 0 else side / self.crop_scale)
-        choice = assign_hands([xyz for xyz, _ in found], anchors, limit)
-        for slot, k in enumerate(choice):
-            if k >= 0:
-                landmarks[slot], score[slot], detected[slot] = found[k][0], found[k][1], True
-        return landmarks, detected, score
+        return fill_slots(found, anchors, limit)
 
 
 class _Poses:
