@@ -67,9 +67,10 @@ def decode_ms(video: Path) -> float:
 
 def stage_ms(frames: list[np.ndarray], kind: str) -> dict[str, float]:
     """Pose and Hands timed apart, one after the other, on the decoded frames (medians, ms/frame)."""
-    from bharnet.data.hands import HandDetector, PoseGuide, pose_anchors
     from bharnet.video import quiet_native
-    from bharnet.video.tracking import HandTrack, _Poses
+    from bharnet.video.hands import HandDetector
+    from bharnet.video.pose import PoseGuide, PoseTracker, pose_anchors
+    from bharnet.video.tracking import HandTrack
 
     pose_t, hand_t = [], []
     if kind == "crops":
@@ -85,7 +86,7 @@ def stage_ms(frames: list[np.ndarray], kind: str) -> dict[str, float]:
         pose.close()
         det.close()
     else:
-        poses, track = _Poses(1, True, 960, 0.5), HandTrack(min_detection_confidence=0.3)
+        poses, track = PoseTracker(1, 0.5, 960), HandTrack()
         for rgb in frames:
             t0 = time.perf_counter()
             person = poses(rgb)[0]
@@ -190,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"{path}: no such file (pass --video / --skeleton)", file=sys.stderr)
             return 1
-    from bharnet.data.hands import extract_video, ntu_guide
     from bharnet.deploy.predict import predict_video
     from bharnet.video import filter_native_logs
+    from bharnet.video.extract import extract_video
+    from bharnet.video.hands import ntu_guide
 
     filter_native_logs()
     import cv2

@@ -41,7 +41,8 @@ PAPER = dict(num_classes=120, num_frames=64)
 
 
 def extraction(video: Path, persons: int, frames: int | None) -> tuple[float, dict]:
-    from bharnet.data.hands import HandDetector, extract_video
+    from bharnet.video.extract import extract_video
+    from bharnet.video.hands import HandDetector
 
     detector = HandDetector()
     t = time.perf_counter()

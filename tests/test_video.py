@@ -100,7 +100,7 @@ def test_hand_crop_moves_only_when_a_hand_nears_its_edge():
 
 
 def _kinect_quality(result, skeleton):
-    from bharnet.data.hands import ntu_guide
+    from bharnet.video.hands import ntu_guide
 
     guide = ntu_guide(skeleton, len(result["detected"]))
     lms, det = result["landmarks"], result["detected"].astype(bool)
@@ -115,7 +115,7 @@ def _kinect_quality(result, skeleton):
 def test_tracking_extractor_on_the_real_clip():
     """Pose-guided tracking finds the hands as often as the crop extractor guided by the Kinect skeleton, in
     the right slots (wrists near the Kinect wrists, never one hand in both slots)."""
-    from bharnet.data.hands import extract_video
+    from bharnet.video.extract import extract_video
 
     video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
     skeleton = require_shared("ntu", "samples", f"{SAMPLE}.skeleton")
@@ -135,7 +135,7 @@ def test_two_people_get_their_own_hands(tmp_path):
     hands in their own crop."""
     import cv2
 
-    from bharnet.data.hands import extract_video
+    from bharnet.video.extract import extract_video
 
     video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
     cap = cv2.VideoCapture(str(video))

@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hfov", type=float, default=84.0, help="camera field of view in degrees (default 84)")
     args = ap.parse_args(argv)
 
-    from bharnet.data.hands import HandDetector, extract_video
+    from bharnet.video.extract import extract_video
+    from bharnet.video.hands import HandDetector
 
     seq = ntu.read_skeleton(args.skeleton)
     kinect = agcn_bodies(seq, 1)[0].astype(np.float32)  # (T, 1, 25, 3), every frame of the file

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PoseResult", "PoseTracker", "pose_to_ntu", "ntu_from_video", "read_body_file", "SIDE_SWAP",
+__all__ = ["PoseResult", "pose_to_ntu", "ntu_from_video", "read_body_file", "SIDE_SWAP",
            "NUM_POSE_LANDMARKS"]
 
 NUM_POSE_LANDMARKS = 33
@@ -82,46 +82,6 @@ class PoseResult:
         lo, hi = self.image.min(0), self.image.max(0)
         pad = margin * (hi - lo)
         return (*(lo - pad), *(hi + pad))
-
-
-class PoseTracker:
-    """MediaPipe Pose (``model_complexity=1``) on video frames, for up to two people (module docstring)."""
-
-    def __init__(self, max_persons: int = 1, min_detection_confidence: float = 0.5):
-        from .hands import require_mediapipe
-
-        if max_persons not in (1, 2):
-            raise ValueError(f"max_persons must be 1 or 2, got {max_persons}")
-        mp = require_mediapipe()
-        self._trackers = [mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
-                                                 min_detection_confidence=min_detection_confidence)
-                          for _ in range(max_persons)]
-
-    def __call__(self, rgb: np.ndarray) -> list[PoseResult | None]:
-        """``(H, W, 3)`` RGB uint8 -> one result (or None) per tracker."""
-        h, w = rgb.shape[:2]
-        out: list[PoseResult | None] = []
-        frame = rgb
-        for k, tracker in enumerate(self._trackers):
-            result = tracker.process(frame)
-            if result.pose_landmarks is None:
-                out.append(None)
-                continue
-            lms = result.pose_landmarks.landmark
-            person = PoseResult(
-                world=np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32),
-                image=np.array([(p.x * w, p.y * h) for p in lms], np.float32),
-                visibility=np.array([p.visibility for p in lms], np.float32))
-            out.append(person)
-            if k + 1 < len(self._trackers):  # hide this person from the next tracker
-                x0, y0, x1, y1 = (int(round(v)) for v in person.box())
-                frame = frame.copy()
-                frame[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
-        return out
-
-    def close(self) -> None:
-        for tracker in self._trackers:
-            tracker.close()
 
 
 def _scale(world: np.ndarray, image: np.ndarray) -> float:
@@ -219,9 +179,9 @@ def read_body_file(path: str | Path):
     """A per-video file of ``bharnet data extract-body`` as a :class:`~bharnet.data.ntu.SkeletonSequence`, so
     that it goes through the NTU preprocessing (denoising, actor order, centring) like a ``.skeleton`` file.
     Every joint counts as tracked. The file's hands attach with :func:`bharnet.data.hands.attach_hands`."""
-    from .hands import NoPersonError, load_hands
+    from .hands import load_hands
     from .ntu import BodyTrack, SkeletonSequence
-    from .sample import DataFormatError
+    from .sample import DataFormatError, NoPersonError
 
     path = Path(path)
     data = load_hands(path)

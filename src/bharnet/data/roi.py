@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import hands
-from .hands import VIDEO_SUFFIXES, VideoError
-from .sample import DataFormatError
+from ..video import reader
+from ..video.reader import VIDEO_SUFFIXES
+from .sample import DataFormatError, VideoError
 from .store import DatasetStore
 
 __all__ = ["extract_roi", "load_roi", "RoiReport", "find_video", "read_frames"]
@@ -48,7 +48,7 @@ def find_video(videos: Path, name: str) -> Path | None:
 
 def read_frames(path: Path, wanted: list[int]) -> list[np.ndarray]:
     """The RGB frames at the given indices, in that order; a :class:`VideoError` names the first one missing."""
-    got = hands.read_frames(path, wanted)
+    got = reader.read_frames(path, wanted)
     missing = [t for t in wanted if t not in got]
     if missing:
         raise VideoError(path, f"has fewer than {missing[0] + 1} decodable frames; frame {missing[0]} is needed")

@@ -75,3 +75,11 @@ class Sample:
     @property
     def num_frames(self) -> int:
         return int(self.body.shape[0])
+
+
+class VideoError(DataFormatError):
+    """A video cannot be opened or decoded."""
+
+
+class NoPersonError(DataFormatError):
+    """No person was found in a video (no body in the skeleton file, or Pose found no one)."""

@@ -56,7 +56,7 @@ def show_sample(sample: Sample, out: str | Path, *, num_frames: int = 6, body_la
     if video is not None:
         if "video_frame" not in sample.extras:
             raise ValueError(f"sample {sample.name} has no video frame index; cannot overlay the video")
-        from .hands import read_frames
+        from ..video.reader import read_frames
 
         video_frame = sample.extras["video_frame"]
         frames = read_frames(Path(video), [int(video_frame[t]) for t in steps])

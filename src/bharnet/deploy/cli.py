@@ -89,7 +89,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                                max_persons=args.persons, top_k=args.top_k, progress=not args.quiet, hfov=args.hfov,
                                workers=workers, extractor=args.extractor)
     except Exception as e:
-        from ..data.hands import NoPersonError
+        from ..data.sample import NoPersonError
 
         if isinstance(e, NoPersonError):
             print(f"{args.video}: no person found in any frame; nothing to classify")

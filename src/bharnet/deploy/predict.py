@@ -110,7 +110,7 @@ def _num_classes(model: torch.nn.Module) -> int:
 
 def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model inputs ``(C, T, V, M)`` for video frames ``[start, end)`` of an extraction result
-    (:func:`bharnet.data.hands.extract_video` with ``body=True``), prepared as the model's training data was:
+    (:func:`bharnet.video.extract.extract_video` with ``body=True``), prepared as the model's training data was:
     the test feeder's centre crop resized to T (``body_normalization="reference"``), or the 2s-AGCN pipeline
     (``"2s-agcn"``: persons by energy, repeated to T frames, per-frame centring, the two rotations)."""
     arrays: dict[str, np.ndarray] = {}  # the "roi" stream needs the video frames: see roi_inputs
@@ -304,10 +304,10 @@ def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, 
 
     Several predictors (e.g. the joint and the bone model) form a score ensemble: their logits are summed,
     each model fed its own input length and modality. ``workers > 1`` extracts consecutive parts of the
-    video in parallel processes (one person only; :func:`bharnet.data.hands.extract_video_parallel`).
+    video in parallel processes (one person only; :func:`bharnet.video.extract.extract_video_parallel`).
     ``extractor``: ``"tracking"`` or ``"crops"`` (:mod:`bharnet.video`); a ``detector`` means ``"crops"``.
 
-    Raises :class:`bharnet.data.hands.NoPersonError` when Pose finds nobody in any frame.
+    Raises :class:`bharnet.data.sample.NoPersonError` when Pose finds nobody in any frame.
     """
     predictors = predictor if isinstance(predictor, list) else [predictor]
     names = predictors[0].spec.class_names
@@ -315,7 +315,7 @@ def predict_video(video: str | Path, predictor: Predictor | list[Predictor], *, 
         if len(p.spec.class_names) != len(names):
             raise ValueError(f"{p.source}: {len(p.spec.class_names)} classes, {predictors[0].source} has "
                              f"{len(names)}; an ensemble needs the same classes")
-    from ..data.hands import extract_video, extract_video_parallel
+    from ..video.extract import extract_video, extract_video_parallel
 
     t0 = time.perf_counter()
     options = dict(mirrored=mirrored, body=True, max_persons=max_persons, hfov=hfov, extractor=extractor)
@@ -378,7 +378,7 @@ def open_source(source: str | int):
     """A cv2 capture for a camera index (``"0"``) or a video file, with a clear error when it fails."""
     import cv2
 
-    from ..data.hands import VideoError
+    from ..data.sample import VideoError
 
     camera = isinstance(source, int) or str(source).isdigit()
     cap = cv2.VideoCapture(int(source) if camera else str(source))

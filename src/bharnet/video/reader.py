@@ -1,4 +1,5 @@
-"""Frames decoded in their own thread, so that decoding overlaps extraction."""
+"""Reading videos: a file opened with a clear error, frames picked by index, and frames decoded in their own
+thread (:class:`FrameReader`) so that decoding overlaps extraction."""
 from __future__ import annotations
 
 import queue
@@ -7,6 +8,44 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from ..data.sample import VideoError
+
+__all__ = ["FrameReader", "open_video", "read_frames", "VIDEO_SUFFIXES", "frame_shape"]
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
+
+
+def open_video(path: Path):
+    """An opened ``cv2.VideoCapture`` of a video file, or a :class:`VideoError` naming the file."""
+    import cv2
+
+    if not path.is_file():
+        raise VideoError(path, "no such video file")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise VideoError(path, "cannot be opened as a video (unknown container or codec)")
+    return cap
+
+
+def read_frames(path: str | Path, indices: list[int]) -> dict[int, np.ndarray]:
+    """The RGB frames of a video at ``indices`` (a dict; frames past the end are absent). Sequential decoding:
+    seeking is unreliable in AVI files."""
+    import cv2
+
+    cap = open_video(Path(path))
+    wanted, frames, index = set(indices), {}, 0
+    try:
+        while wanted and index <= max(wanted):
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if index in wanted:
+                frames[index] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        cap.release()
+    return frames
 
 _END = object()
 

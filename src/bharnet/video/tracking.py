@@ -12,14 +12,14 @@
    so the palm detector runs only when a hand is lost or the crop has to move). With a Kinect ``.skeleton``
    guide the crop follows the Kinect colour joints and Pose does not run at all.
 3. **One-to-one assignment** of the crop's hands to the person's left / right wrist + hand centre
-   (:func:`bharnet.data.hands.assign_hands`: no hand in two slots; a hand MediaPipe calls "left" that sits
+   (:func:`bharnet.video.hands.assign_hands`: no hand in two slots; a hand MediaPipe calls "left" that sits
    at the right wrist goes to the right slot; near-duplicate tracks are merged first).
 
 Pose-guided, the crop of frame ``t`` comes from the pose of frame ``t - 1`` so that Pose(t) runs in a second
 thread while Hands(t) runs in this one (MediaPipe releases the GIL while its graph runs): on two cores a frame
 costs about the slower of the two, not their sum. The assignment then uses Pose(t)'s wrists.
 
-:class:`CropExtractor` is the extractor of :mod:`bharnet.data.hands` (Hands in static mode on one crop per
+:class:`CropExtractor` is the extractor of :mod:`bharnet.video.hands` (Hands in static mode on one crop per
 hand, Pose first): the reference for quality, and the fallback (``--extractor crops``).
 """
 from __future__ import annotations
@@ -29,8 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.hands import NUM_HAND_JOINTS, HandDetector, fill_slots, pose_anchors, require_mediapipe
+from ..data.hands import NUM_HAND_JOINTS
+from .hands import HandDetector, fill_slots
+from .pose import PoseGuide, PoseTracker, pose_anchors
 from .quiet import quiet_native
+from .runtime import require_mediapipe
 
 __all__ = ["FrameResult", "TrackingExtractor", "CropExtractor", "make_extractor", "EXTRACTORS", "HandTrack"]
 
@@ -149,67 +152,6 @@ class HandTrack:
         return fill_slots(found, anchors, limit)
 
 
-class _Poses:
-    """Pose tracking for 1 or 2 people on a downscaled frame (module docstring, step 1)."""
-
-    def __init__(self, max_persons: int, mirrored: bool, pose_max_side: int, min_detection_confidence: float):
-        mp = require_mediapipe()
-        if max_persons not in (1, 2):
-            raise ValueError(f"max_persons must be 1 or 2, got {max_persons}")
-        self.mirrored, self.pose_max_side = mirrored, pose_max_side
-        with quiet_native():
-            self._trackers = [mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1,
-                                                     min_detection_confidence=min_detection_confidence)
-                              for _ in range(max_persons)]
-        self._first = True
-        self.boxes: list = [None] * max_persons  # last box per person, full-frame pixels
-
-    def close(self) -> None:
-        for t in self._trackers:
-            t.close()
-
-    def reset(self) -> None:
-        for t in self._trackers:
-            t.reset()
-
-    def __call__(self, rgb: np.ndarray) -> list:
-        import cv2
-
-        from ..data.pose import PoseResult
-
-        h, w = rgb.shape[:2]
-        factor = min(1.0, self.pose_max_side / max(h, w)) if self.pose_max_side else 1.0
-        small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)),
-                                                     interpolation=cv2.INTER_AREA)
-        out = []
-        frame = small
-        with quiet_native() if self._first else _nothing():
-            for k, tracker in enumerate(self._trackers):
-                if k > 0 and out[0] is not None:  # hide person 0 from the next tracker
-                    x0, y0, x1, y1 = (int(round(v * factor)) for v in out[0].box())
-                    frame = small.copy()
-                    frame[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = 0
-                result = tracker.process(frame)
-                if result.pose_landmarks is None:
-                    out.append(None)
-                    continue
-                lms = result.pose_landmarks.landmark
-                out.append(PoseResult(
-                    world=np.array([(p.x, p.y, p.z) for p in result.pose_world_landmarks.landmark], np.float32),
-                    image=np.array([(p.x * w, p.y * h) for p in lms], np.float32),
-                    visibility=np.array([p.visibility for p in lms], np.float32)))
-        self._first = False
-        return out
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 class TrackingExtractor:
     """Pose + tracked hands, one crop per person (module docstring).
 
@@ -231,8 +173,8 @@ class TrackingExtractor:
                  threaded: bool = True, min_detection_confidence: float = 0.5,
                  hand_detection_confidence: float = 0.5, **hand_options):
         self.mirrored, self.max_persons, self.threaded = mirrored, max_persons, threaded
-        self._pose_args = (max_persons, mirrored, pose_max_side, min_detection_confidence)
-        self._poses: _Poses | None = None  # built on the first Pose-guided frame (a Kinect guide needs none)
+        self._pose_args = (max_persons, min_detection_confidence, pose_max_side)
+        self._poses: PoseTracker | None = None  # built on the first Pose-guided frame (a Kinect guide needs none)
         self.tracks = [HandTrack(min_detection_confidence=hand_detection_confidence, **hand_options)
                        for _ in range(max_persons)]
         self._pool: ThreadPoolExecutor | None = None
@@ -256,7 +198,7 @@ class TrackingExtractor:
 
     def _pose_frame(self, rgb: np.ndarray) -> list:
         if self._poses is None:
-            self._poses = _Poses(*self._pose_args)
+            self._poses = PoseTracker(*self._pose_args)
         return self._poses(rgb)
 
     def __call__(self, rgb: np.ndarray, guide: tuple[np.ndarray, float] | None = None) -> FrameResult:
@@ -301,7 +243,7 @@ class TrackingExtractor:
 
 class CropExtractor:
     """Today's extractor: Pose (or a Kinect guide), then Hands in static mode on one crop per hand
-    (:class:`bharnet.data.hands.HandDetector`). ``detector``: an existing detector to use (not closed here)."""
+    (:class:`bharnet.video.hands.HandDetector`). ``detector``: an existing detector to use (not closed here)."""
 
     def __init__(self, *, mirrored: bool = False, max_persons: int = 1, detector: HandDetector | None = None,
                  **detector_options):
@@ -328,8 +270,6 @@ class CropExtractor:
             persons: list = []
         else:
             if self._pose is None:
-                from ..data.hands import PoseGuide
-
                 with quiet_native():
                     self._pose = PoseGuide(mirrored=self.mirrored, max_persons=self.max_persons)
             anchors, torso = self._pose(rgb)
