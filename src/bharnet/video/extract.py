@@ -73,7 +73,7 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
         kind = extractor if isinstance(extractor, str) else "crops"
         extractor = make_extractor(kind, mirrored=mirrored, max_persons=max_persons, detector=detector,
                                    **(extractor_options or {}))
-    kind = "crops" if type(extractor).__name__ == "CropExtractor" else "tracking"
+    kind = getattr(extractor, "kind", type(extractor).__name__)
     out_l, out_d, out_s, out_a, out_p, persons, all_l, all_d = [], [], [], [], [], [], [], []
     size = None
     bar = None
@@ -108,12 +108,8 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
             out_p.append(bool(np.isfinite(res.anchors).any()))
             all_l.append(res.hands_all)
             all_d.append(res.detected_all)
-    except VideoError:
-        raise
     except Exception as e:
-        if isinstance(e, DataFormatError):
-            raise
-        if reader.error is not None:
+        if reader.error is e and not isinstance(e, DataFormatError):  # the decoder's own error, named
             raise VideoError(video_path, f"decoding failed ({type(e).__name__}: {e})") from None
         raise
     finally:
@@ -254,11 +250,9 @@ def _init_worker(options: dict) -> None:
     cv2.setNumThreads(1)
     options = dict(options)
     kind = options.pop("extractor", "tracking")
-    if kind == "tracking":
-        # one thread per worker: a pool of workers already fills the cores
-        options = dict(options, threaded=options.get("threaded", not options.pop("pooled", False)))
-    else:
-        options.pop("pooled", None)
+    pooled = options.pop("pooled", False)
+    if kind == "tracking" and pooled:
+        options.setdefault("threaded", False)  # one thread per worker: a pool of workers already fills the cores
     _WORKER["options"] = (kind, options)
     _WORKER["extractors"] = {}
 

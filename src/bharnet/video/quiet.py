@@ -20,10 +20,6 @@ def set_verbose(verbose: bool) -> None:
     """Let MediaPipe's native log lines through (True) or keep them off the terminal (False, the default)."""
     global _VERBOSE
     _VERBOSE = verbose
-    # absl / glog read these when the library initialises its logging: only errors from then on.
-    if not verbose:
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @contextlib.contextmanager
@@ -113,5 +109,3 @@ def filter_native_logs(verbose: bool = False) -> None:
 
     atexit.register(restore)
 
-
-set_verbose(_VERBOSE)

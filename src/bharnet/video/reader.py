@@ -11,7 +11,7 @@ import numpy as np
 
 from ..data.sample import VideoError
 
-__all__ = ["FrameReader", "open_video", "read_frames", "VIDEO_SUFFIXES", "frame_shape"]
+__all__ = ["FrameReader", "open_video", "read_frames", "VIDEO_SUFFIXES"]
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
@@ -140,8 +140,3 @@ class FrameReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def frame_shape(frame: np.ndarray) -> tuple[int, int]:
-    """``(W, H)`` of an ``(H, W, 3)`` frame."""
-    return int(frame.shape[1]), int(frame.shape[0])

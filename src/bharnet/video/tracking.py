@@ -169,6 +169,8 @@ class TrackingExtractor:
         hand options: see :class:`HandTrack`.
     """
 
+    kind = "tracking"
+
     def __init__(self, *, mirrored: bool = False, max_persons: int = 1, pose_max_side: int = 960,
                  threaded: bool = True, min_detection_confidence: float = 0.5,
                  hand_detection_confidence: float = 0.5, **hand_options):
@@ -244,6 +246,8 @@ class TrackingExtractor:
 class CropExtractor:
     """Today's extractor: Pose (or a Kinect guide), then Hands in static mode on one crop per hand
     (:class:`bharnet.video.hands.HandDetector`). ``detector``: an existing detector to use (not closed here)."""
+
+    kind = "crops"
 
     def __init__(self, *, mirrored: bool = False, max_persons: int = 1, detector: HandDetector | None = None,
                  **detector_options):
