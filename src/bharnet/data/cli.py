@@ -97,7 +97,7 @@ def cmd_extract_body(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_extract_roi(args: argparse.Namespace) -> int:
-    from .roi import extract_roi
+    from ..video.roi import extract_roi
 
     report = extract_roi(args.store, args.videos, progress=not args.quiet, limit=args.limit)
     print(report.format())

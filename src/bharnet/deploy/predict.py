@@ -285,8 +285,8 @@ def window_starts(frames: int, window: int, stride: int) -> list[int]:
 
 def roi_inputs(video: str | Path, skeletons: dict[str, np.ndarray], windows: list[tuple[int, int]]) -> np.ndarray:
     """BHaRNet-M's ST-ROI image ``(N, 3, 225, 225)`` of each window ``[start, end)``, read from the video."""
-    from ..data.roi import read_frames
     from ..models.rgb import roi_frame_indices, st_roi_image
+    from ..video.roi import read_frames
 
     picks = [[start + p for p in roi_frame_indices(end - start)] for start, end in windows]
     wanted = sorted({t for pick in picks for t in pick})
