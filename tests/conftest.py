@@ -1,3 +1,5 @@
+import contextlib
+import importlib
 import importlib.util
 import os
 import sys
@@ -32,6 +34,28 @@ def perturb_(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
 def peer_root() -> Path | None:
     root = os.environ.get("BHARNET_PEER_ROOT")
     return Path(root) if root and Path(root).is_dir() else None
+
+
+@contextlib.contextmanager
+def peer_tree(name: str):
+    """Within the block, the peer tree ``$BHARNET_PEER_ROOT/name`` is importable (skips without it). The research
+    repositories all name their packages ``model`` and ``graph``: those are dropped from ``sys.modules`` before and
+    after, so that two peers never see each other's."""
+    root = peer_root()
+    if root is None or not (root / name / "model").is_dir():
+        pytest.skip(f"set BHARNET_PEER_ROOT to a folder with {name}/ (../shared/tools/peers/get_peers.sh)")
+
+    def forget():
+        for m in [m for m in sys.modules if m.split(".")[0] in ("model", "graph")]:
+            del sys.modules[m]
+
+    forget()
+    sys.path.insert(0, str(root / name))
+    try:
+        yield root / name
+    finally:
+        sys.path.remove(str(root / name))
+        forget()
 
 
 def shared_data() -> Path | None:

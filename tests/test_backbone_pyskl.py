@@ -141,3 +141,123 @@ def test_pyskl_conversion_errors():
         convert_pyskl_state_dict({"neck.weight": torch.zeros(1)})
     with pytest.raises(ConversionError, match="unexpected backbone key"):
         convert_pyskl_state_dict({"backbone.pool.weight": torch.zeros(1)})
+
+
+def _as_pyskl(state):
+    """Our pyskl-family state dict under pyskl's names (the inverse of convert_pyskl_state_dict): a stand-in for a
+    released file where pyskl's code is absent."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("heads.0.fc."):
+            out["cls_head.fc_cls." + key.removeprefix("heads.0.fc.")] = value
+            continue
+        name = key.removeprefix("backbones.0.")
+        if name.startswith("input_norm.bn."):
+            name = "data_bn." + name.removeprefix("input_norm.bn.")
+        else:
+            block, rest = name.removeprefix("blocks.").split(".", 1)
+            if rest.startswith("residual."):
+                rest = rest.replace("residual.0.", "residual.conv.").replace("residual.1.", "residual.bn.")
+            name = f"gcn.{block}.{rest}"
+        if value.dim() == 4 and value.shape[2] == 1 and value.shape[3] > 1:
+            value = value.transpose(2, 3).contiguous()
+        out["backbone." + name] = value
+    return out
+
+
+NTU_ARCHS = {  # our backbone, its kwargs, what detection must find
+    "stgcn": ("pyskl_stgcn", {}, "pyskl_stgcn"),
+    "stgcnpp": ("stgcnpp", {}, "stgcnpp"),
+    "stgcnpp_mvc_short": ("stgcnpp", dict(num_stages=6, inflate_stages=(4,), down_stages=(4, 6), data_bn="MVC"),
+                          "stgcnpp"),
+}
+
+
+@pytest.mark.parametrize("name", list(NTU_ARCHS))
+def test_convert_pyskl_ntu_checkpoints_detects_the_architecture(tmp_path, name):
+    from bharnet.models.pretrained import convert_release, detect_pyskl_architecture
+
+    backbone, kw, detected = NTU_ARCHS[name]
+    torch.manual_seed(0)
+    original = perturb_(_ours(backbone, "ntu_rgbd", 60, 3, 2, 100, **kw)).eval()
+    released = _as_pyskl(original.state_dict())
+    arch = detect_pyskl_architecture(released)
+    assert arch["backbone"] == detected and arch["layout"] == "ntu_rgbd" and arch["num_classes"] == 60
+    path = tmp_path / "j.pth"
+    torch.save({"meta": {"epoch": 16, "config": "model = dict(...)"}, "state_dict": released}, path)  # mmcv's form
+    model = convert_release(path, "pyskl", "ntu60", tmp_path / "out.pt")
+    extra = bharnet.load_checkpoint(tmp_path / "out.pt").checkpoint_extra
+    assert extra["preprocessing"] == {"body_normalization": "pyskl", "sampling": "uniform"}
+    assert extra["config"]["data"]["window"] == 100
+    x = torch.randn(2, 3, 100, 25, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x).logits, original(x).logits, rtol=1e-5, atol=1e-5)
+
+
+def test_pyskl_ntu_conversion_errors(tmp_path):
+    from bharnet.models.pretrained import convert_release, detect_pyskl_architecture
+
+    with pytest.raises(ConversionError, match="pyskl's CTR-GCN: .*transposed"):
+        detect_pyskl_architecture({"backbone.net.0.gcn1.PA": torch.zeros(3, 25, 25)})
+    with pytest.raises(ConversionError, match="AAGCN"):
+        detect_pyskl_architecture({"backbone.gcn.0.gcn.conv_a.0.weight": torch.zeros(1)})
+    coco = _as_pyskl(_ours("stgcnpp", "mediapipe_hand21", 60, 3, 2, 16).state_dict())
+    coco["backbone.gcn.0.gcn.A"] = torch.zeros(3, 17, 17)
+    with pytest.raises(ConversionError, match="COCO-17"):
+        detect_pyskl_architecture(coco)
+    hand = tmp_path / "hand.pth"
+    torch.save(_as_pyskl(_ours("stgcnpp", "mediapipe_hand21", 40, 2, 1, 10, **GESTURE).state_dict()), hand)
+    with pytest.raises(ConversionError, match=r"hand\.pth: .*hand21 skeleton, --dataset ntu60 needs ntu_rgbd"):
+        convert_release(hand, "pyskl", "ntu60")
+    torch.save(_as_pyskl(_ours("stgcnpp", "ntu_rgbd", 40, 3, 2, 100).state_dict()), hand)
+    with pytest.raises(ConversionError, match=r"fc\.weight has shape \(40, 256\), the ntu120 model.s is \(120, 256\)"):
+        convert_release(hand, "pyskl", "ntu120")
+
+
+@pytest.mark.parametrize("name", ["stgcnpp_ntu", "stgcn_ntu"])
+def test_converted_pyskl_ntu_checkpoint_equals_pyskls_code(tmp_path, name):
+    from bharnet.models.pretrained import convert_release
+
+    STGCN, GCNHead = _pyskl()
+    pkw = dict(CONFIGS[name][0])
+    if name == "stgcn_ntu":
+        pkw["graph_cfg"] = dict(layout="nturgb+d", mode="stgcn_spatial")  # the released ST-GCN configs' partition
+    torch.manual_seed(0)
+    theirs = perturb_(_Recognizer(STGCN(**pkw), GCNHead(num_classes=120, in_channels=256))).eval()
+    path = tmp_path / "j.pth"
+    torch.save({"state_dict": theirs.state_dict()}, path)
+    ours = convert_release(path, "pyskl", "ntu120")
+    x = torch.randn(2, 2, 100, 25, 3)
+    with torch.no_grad():
+        expected = theirs(x)
+        torch.testing.assert_close(ours(x.permute(0, 4, 2, 3, 1).contiguous()).logits, expected, rtol=1e-5,
+                                   atol=1e-5 * expected.abs().max().item())
+
+
+def test_predict_with_a_converted_pyskl_ntu_model(tmp_path, capsys):
+    """pyskl's NTU preprocessing at prediction: PreNormalize3D on the window, then UniformSample of 100 frames."""
+    from bharnet.cli import main
+    from bharnet.deploy.predict import Predictor, window_inputs
+    from bharnet.models.pretrained import convert_release
+
+    torch.manual_seed(0)
+    path = tmp_path / "j.pth"
+    torch.save(_as_pyskl(perturb_(_ours("stgcnpp", "ntu_rgbd", 60, 3, 2, 100)).state_dict()), path)
+    convert_release(path, "pyskl", "ntu60", tmp_path / "stgcnpp.pt")
+    spec = Predictor(tmp_path / "stgcnpp.pt").spec
+    assert spec.body_normalization == "pyskl" and spec.sampling == "uniform" and spec.streams["body"] == (3, 100, 25, 2)
+    rng = np.random.default_rng(0)
+    body = np.zeros((150, 2, 25, 3), np.float32)
+    body[20:, 0] = rng.normal(size=(130, 25, 3)) + [0.0, 0.0, 3.0]  # person 0 appears at frame 20; no person 1
+    x = window_inputs({"body": body}, 0, 150, spec)["body"]
+    assert x.shape == (3, 100, 25, 2) and not x[..., 1].any()
+    np.testing.assert_allclose(x[:, 0, 1, 0], 0, atol=1e-5)  # the first kept frame's spine-mid at the origin
+    empty = window_inputs({"body": np.zeros_like(body)}, 0, 150, spec)["body"]
+    assert empty.shape == (3, 100, 25, 2) and not empty.any()
+    skeleton = shared_data()
+    skeleton = skeleton / "ntu" / "samples" / "S001C001P001R001A001.skeleton" if skeleton else None
+    if skeleton is None or not skeleton.is_file():
+        pytest.skip("the real NTU sample is not here (../shared/data/ntu/samples)")
+    assert main(["predict", "--ckpt", str(tmp_path / "stgcnpp.pt"), "--skeleton", str(skeleton), "--top-k", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "preprocessing: pyskl" in printed and printed.count(" %  ") == 2

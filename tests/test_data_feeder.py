@@ -661,7 +661,7 @@ def test_bad_arguments(ntu_store):
     with pytest.raises(ValueError, match="streams"):
         SkeletonDataset(ntu_store, streams=())
     with pytest.raises(ValueError, match="sampling"):
-        SkeletonDataset(ntu_store, sampling="uniform")
+        SkeletonDataset(ntu_store, sampling="evenly")
     with pytest.raises(ValueError, match="modality"):
         SkeletonDataset(ntu_store, modality="velocity")
     with pytest.raises(KeyError):
@@ -735,3 +735,31 @@ def test_fixed_sampling_keeps_the_stored_frames(ntu_store, ntu_items):
             assert got.shape[1] == window and not got[:, n:].any()
     with pytest.raises(ValueError, match="sampling must be one of"):
         SkeletonDataset(ntu_store, sampling="resize")
+
+
+def test_uniform_sampling_is_pyskls(ntu_store, ntu_items):
+    """``sampling="uniform"`` (pyskl's UniformSample): stored frames picked, never interpolated, one per segment of
+    the valid frames; the test pick is pyskl's fixed-seed one, the training pick varies with the seed; the hands
+    take the body's frames."""
+    from bharnet.data.transforms import uniform_sample_indices, valid_length
+
+    test = SkeletonDataset(ntu_store, window=16, sampling="uniform", split="all", streams=("body", "hand"))
+    for item in range(len(ntu_items)):
+        body = ntu_items[item][0].body.transpose(3, 0, 2, 1)
+        valid = valid_length(body)
+        expected = uniform_sample_indices(valid, 16)
+        got = test[item]
+        np.testing.assert_allclose(got["body"].numpy(), body[:, expected], atol=1e-6)
+        hands = ntu_items[item][0].hands.transpose(3, 0, 2, 1)[:, expected]
+        np.testing.assert_allclose(got["hand"].numpy()[:, :, :21], hands, atol=1e-6)
+    train = SkeletonDataset(ntu_store, window=16, sampling="uniform", split="all", train=True, seed=3)
+    picks = set()
+    for epoch in range(4):
+        train.set_epoch(epoch)
+        body = train[0]["body"].numpy()
+        frames = ntu_items[0][0].body.transpose(3, 0, 2, 1)
+        idx = [int(np.argmin(np.abs(frames[0, :, 0, 0] - body[0, k, 0, 0]))) for k in range(16)]
+        np.testing.assert_allclose(body, frames[:, idx], atol=1e-6)  # stored frames, no rotation
+        assert idx == sorted(idx)
+        picks.add(tuple(idx))
+    assert len(picks) > 1

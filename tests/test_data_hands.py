@@ -48,6 +48,25 @@ def test_normalize_hands_palm_units():
         hands.normalize_hands(lm, det, "metres")
 
 
+def test_normalize_hands_pyskl_2d_maps_each_slots_box_to_the_unit_square():
+    from bharnet.data.transforms import prenormalize_2d
+
+    lm = np.zeros((4, 2, 21, 3), np.float32)
+    det = np.array([[True, False], [True, True], [False, True], [True, False]])
+    lm[0, 0], lm[1, 0], lm[3, 0] = fake_hand(100, 200, 40), fake_hand(160, 260, 40), fake_hand(130, 230, 40)
+    lm[1, 1], lm[2, 1] = fake_hand(900, 500, 60), fake_hand(950, 520, 60)
+    lm[2, 0] = fake_hand(5000, 5000)  # an undetected (interpolated) frame does not widen the box
+    out = hands.normalize_hands(lm, det, "pyskl-2d")
+    for slot in (0, 1):
+        seen = out[det[:, slot], slot, :, :2]
+        np.testing.assert_allclose([seen.min(), seen.max()], [-1, 1], atol=1e-5)
+        np.testing.assert_allclose(out[det[:, slot], slot, :, :2],
+                                   prenormalize_2d(lm[det[:, slot], slot, :, :2]), atol=1e-6)  # pyskl's own rule
+    width = lm[det[:, 0], 0, :, 0].max() - lm[det[:, 0], 0, :, 0].min()
+    np.testing.assert_allclose(out[0, 0, 9, 2], -1 * 2 / width, rtol=1e-5)  # z scaled like x
+    assert not out[0, 1].any() and not out[3, 1].any()  # frames with no hand in the slot stay zero
+
+
 def test_normalize_hands_wrist_centres_every_hand_and_keeps_the_bones():
     rng = np.random.default_rng(0)
     lm = np.zeros((4, 2, 21, 3), np.float32)

@@ -1,7 +1,7 @@
 """Our DeGCN expert computes what the released layer computes (outputs and gradients)."""
 import pytest
 import torch
-from conftest import peer_root, perturb_
+from conftest import peer_tree, perturb_
 from reference_degcn import ReferenceDeGCN
 
 import bharnet
@@ -43,19 +43,12 @@ def test_degcn_expert_equals_reference(train, dtype):
 @pytest.mark.peers
 def test_degcn_expert_equals_the_released_code():
     """Runs when BHARNET_PEER_ROOT points at a tree laid out by the peers' get_peers.sh."""
-    root = peer_root()
-    if root is None or not (root / "degcn" / "model" / "degcn.py").exists():
-        pytest.skip("set BHARNET_PEER_ROOT to a folder with degcn/ (WoominM/DeGCN_pytorch)")
     import importlib
-    import sys
-    sys.path.insert(0, str(root / "degcn"))
-    try:
-        importlib.import_module("graph.ntu_rgb_d")
+
+    with peer_tree("degcn"):  # Model imports its graph class by name
         official = importlib.import_module("model.degcn")
-    finally:
-        sys.path.remove(str(root / "degcn"))
-    ref = perturb_(official.Model(num_class=120, num_point=25, num_person=2, k=8, eta=4, num_stream=1,
-                                  graph="graph.ntu_rgb_d.Graph", graph_args=dict(labeling_mode="spatial")))
+        ref = perturb_(official.Model(num_class=120, num_point=25, num_person=2, k=8, eta=4, num_stream=1,
+                                      graph="graph.ntu_rgb_d.Graph", graph_args=dict(labeling_mode="spatial")))
     ours = _ours_from(ref.state_dict(), 120)
     for mode in (False, True):
         ref.train(mode)

@@ -154,3 +154,78 @@ def test_bharnet_test_runs_a_converted_model_on_a_2s_agcn_store(tmp_path):
 
     report = evaluate(load_config(cfg), ckpt, tmp_path / "eval")
     assert report["logits"]["top1"] == 1.0 and report["logits"]["samples"] == 1
+
+
+def _ctrgcn_release(tmp_path, num_class=60):
+    import reference_ctrgcn
+    from conftest import perturb_
+
+    torch.manual_seed(0)
+    reference = perturb_(reference_ctrgcn.Model(num_class=num_class)).eval()
+    path = tmp_path / "runs-65-40000.pt"  # the release's own naming: a plain state dict
+    torch.save(reference.state_dict(), path)
+    return path, reference
+
+
+def test_convert_ctrgcn_release(tmp_path, capsys):
+    path, reference = _ctrgcn_release(tmp_path)
+    out = tmp_path / "ctr.pt"
+    assert main(["convert", str(path), "--from", "ctrgcn", "--out", str(out)]) == 1  # an unknown file name
+    assert "--dataset ntu60 or --dataset ntu120" in capsys.readouterr().err
+    assert main(["convert", str(path), "--from", "ctrgcn", "--dataset", "ntu60", "--modality", "bone",
+                 "--out", str(out)]) == 0
+    assert "ntu60 classes, bone stream, preprocessing reference" in capsys.readouterr().out
+    model = bharnet.load_checkpoint(out).eval()
+    assert model.checkpoint_extra["config"]["data"] == {"modality": "bone", "window": 64}
+    x = torch.randn(2, 3, 64, 25, 2)
+    with torch.no_grad():
+        expected = reference(x)
+        torch.testing.assert_close(model(x).logits, expected, rtol=1e-5, atol=1e-5 * expected.abs().max().item())
+    from bharnet.deploy.predict import Predictor
+
+    spec = Predictor(out).spec
+    assert spec.modality == "bone" and spec.body_normalization == "reference" and spec.streams == {
+        "body": (3, 64, 25, 2)}
+
+
+def test_ctrgcn_conversion_errors(tmp_path):
+    import pytest
+
+    from bharnet.models.convert import convert_ctrgcn_state_dict
+
+    path, reference = _ctrgcn_release(tmp_path)
+    state = reference.state_dict()
+    with pytest.raises(ConversionError, match=r"missing key 'l3.gcn1.convs.1.conv4.bias'"):
+        convert_ctrgcn_state_dict({k: v for k, v in state.items() if k != "l3.gcn1.convs.1.conv4.bias"})
+    with pytest.raises(ConversionError, match=r"1 key\(s\) this architecture has no place for, e.g. 'l2.extra'"):
+        convert_ctrgcn_state_dict(dict(state, **{"l2.extra": torch.zeros(1)}))
+    with pytest.raises(ConversionError, match="non-adaptive"):
+        convert_ctrgcn_state_dict({k: v for k, v in state.items() if k != "l1.gcn1.PA"})
+    with pytest.raises(ConversionError, match="expected blocks l1..l10"):
+        convert_ctrgcn_state_dict({k: v for k, v in state.items() if not k.startswith("l10.")})
+    with pytest.raises(ConversionError, match=r"heads.0.fc.weight has shape \(60, 256\), the ntu120"):
+        convert_release(path, "ctrgcn", "ntu120")
+    with pytest.raises(ValueError, match="--dataset hagrid does not go with --from ctrgcn"):
+        convert_release(path, "ctrgcn", "hagrid")
+
+
+def test_converted_ctrgcn_equals_the_official_code(tmp_path):
+    """Runs when BHARNET_PEER_ROOT points at a tree laid out by the peers' get_peers.sh (ctrgcn/)."""
+    import importlib
+
+    from conftest import peer_tree, perturb_
+
+    with peer_tree("ctrgcn"):  # Model imports its graph class by name
+        official = importlib.import_module("model.ctrgcn")
+        torch.manual_seed(0)
+        theirs = perturb_(official.Model(num_class=120, graph="graph.ntu_rgb_d.Graph",
+                                         graph_args=dict(labeling_mode="spatial")))
+    path = tmp_path / "ctrgcn.pt"
+    torch.save(theirs.state_dict(), path)
+    ours = convert_release(path, "ctrgcn", "ntu120")
+    for train in (False, True):
+        theirs.train(train), ours.train(train)
+        x = torch.randn(2, 3, 64, 25, 2)
+        with torch.set_grad_enabled(train):
+            expected = theirs(x)
+            torch.testing.assert_close(ours(x).logits, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from ..utils.commands import add_extractor_options, add_pose_options, guarded
+from .hands import NORMALIZATIONS as HAND_NORMALIZATIONS
 
 __all__ = ["add_data_parser"]
 
@@ -225,10 +226,11 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                    help="NTU: kinect (.skeleton files, default) or pose (MediaPipe skeletons from extract-body)")
     p.add_argument("--missing-list", help="NTU: the official samples_with_missing_skeletons.txt to exclude")
     p.add_argument("--hands", help="folder of per-video hand files from `bharnet data extract-hands`")
-    p.add_argument("--hand-normalization", default="wrist", choices=("wrist", "palm", "image", "none"),
+    p.add_argument("--hand-normalization", default="wrist", choices=HAND_NORMALIZATIONS,
                    help="hand coordinates: palm units with each hand's wrist at the origin in every frame (wrist: "
                         "hand-centric, default), palm units centred on the clip's first wrist (palm), image heights, "
-                        "pixels")
+                        "pyskl's PreNormalize2D per hand (pyskl-2d: its gesture model's input; train with "
+                        "sampling: uniform), pixels (none)")
     p.add_argument("--single-actor", choices=("zeros", "duplicate"),
                    help="fill actor 2 of one-actor NTU samples (default: zeros for ntu60, duplicate for ntu120, "
                         "as the reference scripts)")
@@ -308,7 +310,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
                         "benchmark, 20 classes, 24 performers, on which fused models reach 100%%")
     p.add_argument("--subjects", type=int,
                    help="performers, at least 3 (x 3 views x classes clips; default: the benchmark's, 15 / 24)")
-    p.add_argument("--hand-normalization", default="wrist", choices=("wrist", "palm", "image", "none"),
+    p.add_argument("--hand-normalization", default="wrist", choices=HAND_NORMALIZATIONS,
                    help="hand coordinates, as in `prepare` (default wrist)")
     p.add_argument("--repetitions", type=int, default=1, help="clips per performer, view and class (default 1)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")

@@ -7,7 +7,7 @@
     index      int64 (position in the store)      name       str
     roi        (3, 225, 225) float32 (if "roi" in streams: BHaRNet-M's ST-ROI image, ImageNet-normalised)
 
-Three sampling rules:
+Four sampling rules:
 
 * ``"crop_resize"`` (NTU/PKU, DeGCN/CTR-GCN ``feeder_ntu``): valid-frame crop (random ratio in
   ``p_interval`` for training, centre crop for testing), linear resize to ``window`` frames, random
@@ -15,6 +15,10 @@ Three sampling rules:
   per sample and applied to the body AND the hands, so the two streams stay aligned in time and space.
 * ``"fixed"`` (the 2s-AGCN / Shift-GCN feeder): the stored frames unchanged, cut or zero-padded to ``window``
   (their stores hold 300 preprocessed frames: ``prepare --normalization 2s-agcn``); no augmentation.
+* ``"uniform"`` (pyskl's ``UniformSample``, its ST-GCN++ and gesture configs): ``window`` frames, one from each
+  of ``window`` equal segments of the valid frames (a random one in training, pyskl's fixed-seed one in testing);
+  no rotation (pyskl's configs have none). Pair it with ``prepare --normalization pyskl`` / ``--hand-normalization
+  pyskl-2d``.
 * ``"ucla"`` (CTR-GCN ``feeder_ucla``): centre on joint 2 of the first frame, random view rotation
   (+-60 degrees about x and y) and scale (0.5-1.5) in training, per-clip min-max scaling to [-1, 1], then
   ``window`` sorted random frames drawn with repetition (training) or evenly spaced frames (testing).
@@ -46,6 +50,7 @@ from .transforms import (
     rotate,
     rotation_matrix,
     uniform_indices,
+    uniform_sample_indices,
     valid_length,
     zero_missing_hands,
 )
@@ -54,7 +59,7 @@ __all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED", "HAND_MIS
 
 HAND_JOINTS_PADDED = 25
 HAND_MISSING = ("interpolate", "zero")
-SAMPLINGS = ("crop_resize", "ucla", "fixed")
+SAMPLINGS = ("crop_resize", "ucla", "fixed", "uniform")
 
 
 def _fit_frames(x: np.ndarray, window: int) -> np.ndarray:
@@ -86,7 +91,7 @@ class SkeletonDataset(Dataset):
         rotation: max rotation angle (radians) in training for ``crop_resize``; 0 disables.
         modality: ``joint``, ``bone``, ``joint_motion`` or ``bone_motion`` (applied to every stream).
         streams: ``("body",)``, ``("hand",)`` or ``("body", "hand")``; ``"roi"`` adds the ST-ROI images.
-        sampling: ``"crop_resize"``, ``"ucla"`` or ``"fixed"``.
+        sampling: ``"crop_resize"``, ``"ucla"``, ``"fixed"`` or ``"uniform"``.
         repeat: the dataset is seen ``repeat`` times per epoch (CTR-GCN's NW-UCLA ``repeat``).
         seed: per-item augmentation seeds derived from ``(seed, epoch, item)``; None: from torch's generator.
         hand_missing: ``"interpolate"``: undetected hand frames carry the store's interpolated landmarks
@@ -170,6 +175,10 @@ class SkeletonDataset(Dataset):
             arrays = self._crop_resize(arrays, rng)
         elif self.sampling == "ucla":
             arrays = self._ucla(arrays, rng)
+        elif self.sampling == "uniform":  # pyskl's UniformSample over the valid frames, body and hands alike
+            valid = valid_length(arrays["body"]) or arrays["body"].shape[1]
+            taken = uniform_sample_indices(valid, self.window, rng=rng)
+            arrays = {k: v[:, taken] for k, v in arrays.items()}
         else:  # "fixed": the stored frames as they are (2s-AGCN / Shift-GCN stores: 300 frames)
             arrays = {k: _fit_frames(v, self.window) for k, v in arrays.items()}
         if self.hand_missing == "zero" and "mask" in arrays:

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from .sample import DataFormatError, NoPersonError, Sample, VideoError
+from .transforms import prenormalize_2d
 
 __all__ = ["NUM_HAND_JOINTS", "NORMALIZATIONS", "save_hands", "load_hands", "interpolate_missing", "normalize_hands",
            "attach_hands", "VideoError", "NoPersonError"]
 
 NUM_HAND_JOINTS = 21
-NORMALIZATIONS = ("palm", "wrist", "image", "none")
+NORMALIZATIONS = ("palm", "wrist", "image", "pyskl-2d", "none")
 
 # Extraction names that moved to bharnet.video: module -> names (resolved lazily, so that importing the data
 # package never imports MediaPipe's side).
@@ -110,14 +111,19 @@ def normalize_hands(landmarks: np.ndarray, detected: np.ndarray, mode: str = "wr
     so the joints show the hand's shape and orientation only, and the trajectory is left to the body
     stream. Both divide by the median palm length (wrist to middle-finger knuckle, over detected frames),
     so that hands of near and far people have the same size. ``"image"`` keeps the first-wrist origin and
-    divides by the image height; ``"none"`` keeps pixels. All-zero hands (a slot never detected) stay
-    zero. The bone stream is the same under ``"palm"`` and ``"wrist"`` (bones do not see the origin).
+    divides by the image height; ``"none"`` keeps pixels. ``"pyskl-2d"``: pyskl's ``PreNormalize2D`` (auto
+    mode, as its gesture model was trained) per hand slot: the box of the slot's detected x, y over the sample
+    mapped to [-1, 1] on each axis (left unchanged when a side is under 10 px), and z, which pyskl drops, scaled
+    like x so that the hand keeps its depth proportions. All-zero hands (a slot never detected) stay zero. The
+    bone stream is the same under ``"palm"`` and ``"wrist"`` (bones do not see the origin).
     """
     if mode not in NORMALIZATIONS:
         raise ValueError(f"hand normalization must be one of {NORMALIZATIONS}, got {mode!r}")
     seen = np.argwhere(detected)
     if seen.size == 0 or mode == "none":
         return landmarks.astype(np.float32)
+    if mode == "pyskl-2d":
+        return _pyskl_2d(landmarks, detected)
     if mode == "wrist":
         origin = landmarks[:, :, :1].copy()  # (F, 2, 1, 3)
     else:
@@ -136,6 +142,23 @@ def normalize_hands(landmarks: np.ndarray, detected: np.ndarray, mode: str = "wr
     present = np.abs(landmarks).sum(axis=(2, 3)) > 0  # (F, 2): all-zero hands (never seen) stay zero
     out[~present] = 0
     return out.astype(np.float32)
+
+
+def _pyskl_2d(landmarks: np.ndarray, detected: np.ndarray) -> np.ndarray:
+    """``normalize_hands(mode="pyskl-2d")``: ``(F, 2, 21, 3)`` -> the same, per slot."""
+    out = np.zeros(landmarks.shape, np.float32)
+    for slot in range(landmarks.shape[1]):
+        rows = np.flatnonzero(detected[:, slot])
+        if rows.size == 0:
+            continue
+        xy = landmarks[rows, slot, :, :2]
+        out[:, slot, :, :2] = prenormalize_2d(landmarks[:, slot, :, :2], box=xy)
+        width = float(xy[..., 0].max() - xy[..., 0].min())
+        scaled = width > 10 and float(xy[..., 1].max() - xy[..., 1].min()) > 10
+        out[:, slot, :, 2] = landmarks[:, slot, :, 2] * (2 / width if scaled else 1)
+    present = np.abs(landmarks).sum(axis=(2, 3)) > 0
+    out[~present] = 0
+    return out
 
 
 def attach_hands(sample: Sample, hands_file: str | Path, *, normalization: str = "wrist") -> Sample:

@@ -148,35 +148,44 @@ def zero_missing_hands(hand: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (hand * (mask >= 0.5)).astype(np.float32)
 
 
-def prenormalize_2d(keypoint: np.ndarray) -> np.ndarray:
+def prenormalize_2d(keypoint: np.ndarray, box: np.ndarray | None = None) -> np.ndarray:
     """pyskl's ``PreNormalize2D(mode='auto')`` without scores: ``(..., 2)`` pixel keypoints of a clip centred on
     the clip's bounding box and scaled to [-1, 1] per axis, when both sides of the box exceed 10 (pixels);
-    otherwise unchanged (so keypoints already in [0, 1] pass through, as in pyskl's webcam demo)."""
+    otherwise unchanged (so keypoints already in [0, 1] pass through, as in pyskl's webcam demo). ``box``: the
+    keypoints that define the box (default: ``keypoint``; e.g. only the frames where a hand was detected)."""
     out = keypoint.astype(np.float32).copy()
-    x, y = out[..., 0], out[..., 1]
-    (x_min, x_max), (y_min, y_max) = (x.min(), x.max()), (y.min(), y.max())
+    ref = out if box is None else np.asarray(box, np.float32)
+    (x_min, x_max), (y_min, y_max) = (ref[..., 0].min(), ref[..., 0].max()), (ref[..., 1].min(), ref[..., 1].max())
     if (x_max - x_min) > 10 and (y_max - y_min) > 10:
-        out[..., 0] = (x - (x_max + x_min) / 2) / (x_max - x_min) * 2
-        out[..., 1] = (y - (y_max + y_min) / 2) / (y_max - y_min) * 2
+        out[..., 0] = (out[..., 0] - (x_max + x_min) / 2) / (x_max - x_min) * 2
+        out[..., 1] = (out[..., 1] - (y_max + y_min) / 2) / (y_max - y_min) * 2
     return out
 
 
-def uniform_sample_indices(num_frames: int, clip_len: int, seed: int = 255) -> np.ndarray:
-    """pyskl's ``UniformSample`` in test mode (one clip, ``p_interval=1``, its fixed seed): ``clip_len`` frame
-    indices into ``num_frames`` frames, repeated cyclically when the clip is shorter."""
+def uniform_sample_indices(num_frames: int, clip_len: int, seed: int = 255,
+                           rng: np.random.Generator | None = None) -> np.ndarray:
+    """pyskl's ``UniformSample`` (one clip, ``p_interval=1``): ``clip_len`` frame indices into ``num_frames``
+    frames, one from each of ``clip_len`` equal segments, repeated cyclically when the clip is shorter. Without
+    ``rng``: its test mode, with its fixed seed (the clip starts at frame 0). With ``rng``: its training mode (a
+    short clip starts at a random frame), drawn from ``rng``."""
     if num_frames < 1:
         raise ValueError("cannot sample frames from an empty clip")
-    rng = np.random.RandomState(seed)  # the same stream as pyskl's np.random.seed(seed)
-    rng.rand()  # the interval ratio: always 1 here
-    rng.randint(1)  # the offset: always 0 here
+    if rng is None:
+        state = np.random.RandomState(seed)  # the same stream as pyskl's np.random.seed(seed)
+        state.rand()  # the interval ratio: always 1 here
+        state.randint(1)  # the offset: always 0 here
+        choice, integers, start = state.choice, state.randint, 0
+    else:
+        choice, integers = rng.choice, rng.integers
+        start = int(rng.integers(num_frames)) if num_frames < clip_len else 0
     if num_frames < clip_len:
-        inds = np.arange(clip_len)
+        inds = np.arange(start, start + clip_len)
     elif num_frames < 2 * clip_len:
-        chosen = rng.choice(clip_len + 1, num_frames - clip_len, replace=False)
+        chosen = choice(clip_len + 1, num_frames - clip_len, replace=False)
         offset = np.zeros(clip_len + 1, dtype=np.int64)
         offset[chosen] = 1
         inds = np.arange(clip_len) + np.cumsum(offset)[:-1]
     else:
         bids = np.array([i * num_frames // clip_len for i in range(clip_len + 1)])
-        inds = bids[:clip_len] + rng.randint(np.diff(bids))
+        inds = bids[:clip_len] + integers(np.diff(bids))
     return np.mod(inds, num_frames).astype(np.int64)

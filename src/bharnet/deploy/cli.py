@@ -4,7 +4,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.transforms import MODALITIES
+from ..models.pretrained import RELEASES
 from ..utils.commands import add_pose_options, guarded
+
+RELEASE_NAMES = tuple(RELEASES)
 
 __all__ = ["add_deploy_parsers"]
 
@@ -36,14 +40,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     dataset = args.dataset or RELEASES[args.release].files.get(args.source.name, (None, None))[0]
     if dataset is None:
+        choices = " or ".join(f"--dataset {d}" for d in RELEASES[args.release].datasets)
         raise ValueError(f"{args.source.name} is not a known {args.release} file; say which classes it has with "
-                         "--dataset ntu60 or --dataset ntu120")
-    model = convert_release(args.source, args.release, dataset, args.out)
+                         f"{choices}")
+    model = convert_release(args.source, args.release, dataset, args.out, modality=args.modality)
     source = model.checkpoint_extra["source"]
     size = sum(p.numel() for p in model.parameters()) / 1e6
     print(f"{args.source} ({args.release}, sha256 {source['sha256'][:12]}) -> {args.out}: "
           f"{type(model).__name__} {model.bharnet_config['kwargs']['backbone']}, {size:.2f} M parameters, "
-          f"{dataset} classes, preprocessing " + ", ".join(model.checkpoint_extra["preprocessing"].values()))
+          f"{dataset} classes, {args.modality} stream, preprocessing "
+          + ", ".join(model.checkpoint_extra["preprocessing"].values()))
     print(f"next: bharnet predict --ckpt {args.out} --skeleton S001C001P001R001A001.skeleton   (or a video)")
     return 0
 
@@ -187,17 +193,21 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("convert", help="convert a released checkpoint (Shift-GCN, DeGCN) into a ready bharnet model",
+    p = sub.add_parser("convert", help="convert a released checkpoint (Shift-GCN, pyskl, DeGCN, CTR-GCN) into a ready "
+                                       "bharnet model",
                        description="Read a checkpoint published with a paper (tensors only, never pickled code), map "
                                    "it onto the matching bharnet architecture (any key or shape that does not fit "
                                    "is an error naming it), and write a bharnet checkpoint carrying its recipe, "
                                    "class names and preprocessing: `bharnet predict --ckpt OUT` then prints real "
                                    "class names. `bharnet models --pretrained` lists what is known.")
     p.add_argument("source", type=Path, help="the released checkpoint file")
-    p.add_argument("--from", dest="release", required=True, choices=("shift-gcn", "pyskl", "degcn"),
+    p.add_argument("--from", dest="release", required=True, choices=RELEASE_NAMES,
                    help="which release the file comes from")
     p.add_argument("--dataset", help="the classes it was trained on: ntu60, ntu120 or hagrid (default: from the "
                                      "file name of a known release)")
+    p.add_argument("--modality", default="joint", choices=MODALITIES,
+                   help="the input stream the weights were trained on (the releases publish joint, bone and motion "
+                        "models under similar names; default joint)")
     p.add_argument("--out", required=True, type=Path, help="the bharnet checkpoint to write")
     p.set_defaults(func=cmd_convert)
 

@@ -19,7 +19,7 @@ import torch
 from ..data.agcn import agcn_energy, agcn_normalize
 from ..data.feeder import HAND_JOINTS_PADDED
 from ..data.hands import interpolate_missing, normalize_hands
-from ..data.ntu import center_on_spine
+from ..data.ntu import center_on_spine, pyskl_normalize
 from ..data.transforms import (
     apply_modality,
     crop_resize,
@@ -45,7 +45,7 @@ class ModelSpec:
     class_names: list[str] = field(default_factory=list)
     hand_normalization: str = "palm"
     hand_missing: str = "interpolate"
-    body_normalization: str = "reference"  # or "2s-agcn" (bharnet.data.agcn; converted Shift-GCN weights)
+    body_normalization: str = "reference"  # or "2s-agcn" (bharnet.data.agcn; Shift-GCN), "pyskl" (PreNormalize3D)
     sampling: str = "crop_resize"  # or "uniform": pyskl's UniformSample (test mode) of T frames
     body_layout: str = "ntu_rgbd"
     hand_layout: str = "mediapipe_hand"
@@ -71,18 +71,24 @@ def _class_names(config: dict, num_classes: int) -> list[str]:
 
 
 def _preprocessing(config: dict, preprocessing: dict | None) -> dict[str, str]:
-    """The hand preprocessing a model was trained with: from its checkpoint (``preprocessing``), else from the
-    training store's manifest, else the defaults."""
-    out = {"hand_normalization": "palm", "hand_missing": (config.get("data") or {}).get("hand_missing", "interpolate"),
-           "body_normalization": "reference", "sampling": "crop_resize"}
+    """The preprocessing a model was trained with: from its checkpoint (``preprocessing``), else from its training
+    config (``sampling``) and store's manifest (hand and body normalisation), else the defaults."""
+    data = config.get("data") or {}
+    out = {"hand_normalization": "palm", "hand_missing": data.get("hand_missing", "interpolate"),
+           "body_normalization": "reference", "sampling": "uniform" if data.get("sampling") == "uniform" else
+           "crop_resize"}
     if preprocessing:
         return {k: str(preprocessing.get(k, v)) for k, v in out.items()}
-    store = (config.get("data") or {}).get("store")
+    store = data.get("store")
     if store:
         try:
             from ..data.store import DatasetStore
 
-            out["hand_normalization"] = DatasetStore(store).hand_normalization
+            training = DatasetStore(store)
+            out["hand_normalization"] = training.hand_normalization
+            body = (training.manifest.get("info") or {}).get("normalization")  # prepare ntu --normalization
+            if body in ("reference", "pyskl", "2s-agcn"):
+                out["body_normalization"] = body
         except Exception:  # an older checkpoint whose store is gone: the default, as before
             pass
     return out
@@ -111,8 +117,9 @@ def _num_classes(model: torch.nn.Module) -> int:
 def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model inputs ``(C, T, V, M)`` for video frames ``[start, end)`` of an extraction result
     (:func:`bharnet.video.extract.extract_video` with ``body=True``), prepared as the model's training data was:
-    the test feeder's centre crop resized to T (``body_normalization="reference"``), or the 2s-AGCN pipeline
-    (``"2s-agcn"``: persons by energy, repeated to T frames, per-frame centring, the two rotations)."""
+    the test feeder's centre crop resized to T (``body_normalization="reference"``), the 2s-AGCN pipeline
+    (``"2s-agcn"``: persons by energy, repeated to T frames, per-frame centring, the two rotations), or pyskl's
+    (``"pyskl"``: ``PreNormalize3D`` on the window, then ``UniformSample`` of T frames, its test-mode seed)."""
     arrays: dict[str, np.ndarray] = {}  # the "roi" stream needs the video frames: see roi_inputs
     frames = None  # 2s-agcn: the window frame behind every model frame
     if "body" in spec.streams:
@@ -124,10 +131,17 @@ def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: 
             order = np.argsort([agcn_energy(body[:, p]) for p in range(m)], kind="stable")[::-1]
             body, source = agcn_normalize(body[:, order], frames=t)
             frames = source[:, 0]
+        elif spec.body_normalization == "pyskl":  # PreNormalize3D, then UniformSample of T frames
+            body, keep, _ = pyskl_normalize(body)
+            if len(keep) == 0:  # nobody in the window
+                body, keep = np.zeros((1, m, v, 3), np.float32), np.array([-1])
+            taken = uniform_sample_indices(len(keep), t)
+            body, frames = body[taken], keep[taken]
         else:
             body = center_on_spine(body)
         arrays["body"] = np.ascontiguousarray(body.transpose(3, 0, 2, 1))  # (C, T, V, M)
-    if "hand" in spec.streams and spec.hand_normalization == "pyskl-2d":  # one hand, pyskl's gesture pipeline
+    if "hand" in spec.streams and spec.hand_normalization == "pyskl-2d" and spec.streams["hand"][3] == 1:
+        # one hand: pyskl's gesture pipeline
         return {"hand": _pyskl_gesture_input(skeletons, start, end, spec)}
     if "hand" in spec.streams:
         lms, det = skeletons["landmarks"][start:end], skeletons["detected"][start:end].astype(bool)
@@ -144,8 +158,12 @@ def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: 
         reference = arrays.get("body", next(iter(arrays.values())))
         valid = valid_length(reference) or reference.shape[1]
         window = next(iter(spec.streams.values()))[1]
-        crop = draw_crop(valid, window, (0.95,), None)
-        arrays = {k: crop_resize(x, crop).astype(np.float32) for k, x in arrays.items()}
+        if spec.sampling == "uniform":  # pyskl's UniformSample (test mode) of the valid frames
+            taken = uniform_sample_indices(valid, window)
+            arrays = {k: x[:, taken].astype(np.float32) for k, x in arrays.items()}
+        else:
+            crop = draw_crop(valid, window, (0.95,), None)
+            arrays = {k: crop_resize(x, crop).astype(np.float32) for k, x in arrays.items()}
     mask = arrays.pop("mask", None)
     if mask is not None and spec.hand_missing == "zero":
         arrays["hand"] = zero_missing_hands(arrays["hand"], mask)
@@ -181,7 +199,9 @@ def skeleton_inputs(path: str | Path, spec: ModelSpec) -> tuple[dict[str, np.nda
     if body.shape[1] < m:
         body = np.concatenate([body, np.zeros((body.shape[0], m - body.shape[1], *body.shape[2:]), body.dtype)], 1)
     x = np.ascontiguousarray(body.transpose(3, 0, 2, 1), dtype=np.float32)  # (C, T, V, M)
-    if spec.body_normalization != "2s-agcn":
+    if spec.body_normalization == "pyskl":  # its frames are the kept ones already (PreNormalize3D)
+        x = x[:, uniform_sample_indices(x.shape[1], t)]
+    elif spec.body_normalization != "2s-agcn":
         x = crop_resize(x, draw_crop(valid_length(x) or x.shape[1], t, (0.95,), None))
     x = apply_modality(x, spec.modality, get_layout(spec.body_layout).bone_pairs())
     return {"body": x}, sample.meta

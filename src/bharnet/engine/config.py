@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
         "store": None,  # a dataset store (bharnet data prepare ...)
         "protocol": "xsub",
         "window": 64,
-        "sampling": "crop_resize",  # or "ucla", or "fixed" (2s-AGCN stores, converted Shift-GCN models)
+        "sampling": "crop_resize",  # or "ucla", "fixed" (2s-AGCN stores, converted Shift-GCN), "uniform" (pyskl)
         "modality": "joint",  # joint, bone, joint_motion, bone_motion
         "streams": ["body"],  # ["body"], ["hand"] or ["body", "hand"]
         "hand_missing": "interpolate",  # undetected hand frames: "interpolate" (the store's) or "zero"

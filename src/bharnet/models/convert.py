@@ -10,6 +10,12 @@ few tensors differs (merged branch projections, time-last kernels, subset-minor 
 channels reordered from joint-major to channel-major, and the release's fixed shift permutations checked
 against the ones the backbone computes. Every key of the release must be used and every key of the model
 filled, with the same shapes: anything else is a :class:`ConversionError` naming the key.
+
+``convert_ctrgcn_state_dict`` maps a Uason-Chen/CTR-GCN ``Model`` state dict onto
+``create_model("expert", backbone="ctrgcn")``: the three per-subset CTR-GCs of a block become one
+convolution each for queries, keys, values and topology (subset-major rows), the three 1x1 projections of the
+temporal branches one merged projection, and the ``(k, 1)`` temporal kernels time-last ``(1, k)``; the same
+strict accounting of keys as for Shift-GCN.
 """
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ import re
 import torch
 from torch import Tensor
 
-__all__ = ["convert_degcn_state_dict", "convert_shiftgcn_state_dict", "convert_pyskl_state_dict", "ConversionError"]
+__all__ = ["convert_degcn_state_dict", "convert_shiftgcn_state_dict", "convert_ctrgcn_state_dict",
+           "convert_pyskl_state_dict", "ConversionError"]
 
 
 class ConversionError(ValueError):
@@ -179,6 +186,97 @@ def convert_shiftgcn_state_dict(state: dict[str, Tensor], num_joints: int = 25) 
     if unused:
         raise ConversionError(f"Shift-GCN state dict: {len(unused)} key(s) this architecture has no place for, "
                               f"e.g. {unused[0]!r}")
+    return out
+
+
+class _StrictState:
+    """A released state dict read key by key: a missing key, and at the end an unused one, is a
+    :class:`ConversionError` naming it (``what`` names the release in the message)."""
+
+    def __init__(self, state: dict[str, Tensor], what: str) -> None:
+        self.state = {k.removeprefix("module."): v for k, v in state.items()}
+        self.what, self.used = what, set()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.state
+
+    def take(self, key: str) -> Tensor:
+        if key not in self.state:
+            raise ConversionError(f"{self.what} state dict: missing key {key!r}")
+        self.used.add(key)
+        return self.state[key]
+
+    def bn(self, src: str) -> dict[str, Tensor]:
+        """A batch norm's five tensors (``num_batches_tracked`` is absent from old PyTorch's files)."""
+        out = {k: self.take(f"{src}.{k}") for k in _BN[:4]}
+        key = f"{src}.num_batches_tracked"
+        out["num_batches_tracked"] = self.take(key) if key in self.state else torch.tensor(0)
+        return out
+
+    def check_all_used(self) -> None:
+        unused = sorted(set(self.state) - self.used)
+        if unused:
+            raise ConversionError(f"{self.what} state dict: {len(unused)} key(s) this architecture has no place for, "
+                                  f"e.g. {unused[0]!r}")
+
+
+def convert_ctrgcn_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A CTR-GCN ``Model`` state dict (``data_bn``, ``l1..l10``, ``fc``) -> the state dict of
+    ``create_model("expert", backbone="ctrgcn")`` (``backbones.0.*``, ``heads.0.fc.*``). Raises
+    :class:`ConversionError` on an unknown or missing key (shapes are checked against the model by the caller)."""
+    src = _StrictState(state, "CTR-GCN")
+    out: dict[str, Tensor] = {}
+
+    def put_bn(theirs: str, mine: str) -> None:
+        out.update({f"{mine}.{k}": v for k, v in src.bn(theirs).items()})
+
+    put_bn("data_bn", "backbones.0.input_norm.bn")
+    blocks = sorted({int(m.group(1)) for k in src.state if (m := re.match(r"l(\d+)\.", k))})
+    if blocks != list(range(1, 11)):
+        raise ConversionError(f"CTR-GCN state dict: expected blocks l1..l10, found {[f'l{b}' for b in blocks]}")
+    for b in blocks:
+        s, d = f"l{b}.", f"backbones.0.blocks.{b - 1}."
+        g = s + "gcn1."
+        subsets = sorted({int(m.group(1)) for k in src.state if (m := re.match(re.escape(g) + r"convs\.(\d+)\.", k))})
+        if not subsets or subsets != list(range(len(subsets))):
+            raise ConversionError(f"CTR-GCN state dict: {g}convs.* must hold subsets 0..K-1, found {subsets}")
+        if g + "PA" not in src:
+            raise ConversionError(f"CTR-GCN state dict: missing key {g + 'PA'!r} (a non-adaptive CTR-GCN, "
+                                  "adaptive=False, is not supported)")
+        out[d + "spatial.conv.A"] = src.take(g + "PA")
+        out[d + "spatial.conv.alpha"] = src.take(g + "alpha")
+        for mine, theirs in (("conv_q", "conv1"), ("conv_k", "conv2"), ("conv_v", "conv3"), ("conv_w", "conv4")):
+            w = torch.cat([src.take(f"{g}convs.{k}.{theirs}.weight") for k in subsets])
+            out[d + f"spatial.conv.{mine}.weight"] = w.flatten(2) if mine in ("conv_q", "conv_k") else w
+            out[d + f"spatial.conv.{mine}.bias"] = torch.cat([src.take(f"{g}convs.{k}.{theirs}.bias") for k in subsets])
+        if g + "down.0.weight" in src:
+            out[d + "spatial.down.0.weight"] = src.take(g + "down.0.weight")
+            out[d + "spatial.down.0.bias"] = src.take(g + "down.0.bias")
+            put_bn(g + "down.1", d + "spatial.down.1")
+        put_bn(g + "bn", d + "spatial.bn")
+        t = s + "tcn1.branches."
+        projections = (f"{t}0", f"{t}1", f"{t}2")  # one merged 1x1 projection here
+        out[d + "temporal.proj.0.weight"] = torch.cat([src.take(f"{p}.0.weight") for p in projections])
+        out[d + "temporal.proj.0.bias"] = torch.cat([src.take(f"{p}.0.bias") for p in projections])
+        bns = [src.bn(f"{p}.1") for p in projections]
+        for k in _BN[:4]:
+            out[d + f"temporal.proj.1.{k}"] = torch.cat([bn[k] for bn in bns])
+        out[d + "temporal.proj.1.num_batches_tracked"] = bns[0]["num_batches_tracked"]
+        for j in (0, 1):
+            out[d + f"temporal.temporal.{j}.0.weight"] = src.take(f"{t}{j}.3.conv.weight").transpose(2, 3).contiguous()
+            out[d + f"temporal.temporal.{j}.0.bias"] = src.take(f"{t}{j}.3.conv.bias")
+            put_bn(f"{t}{j}.3.bn", d + f"temporal.temporal.{j}.1")
+        put_bn(f"{t}2.4", d + "temporal.pool_bn")
+        out[d + "temporal.strided.0.weight"] = src.take(f"{t}3.0.weight")
+        out[d + "temporal.strided.0.bias"] = src.take(f"{t}3.0.bias")
+        put_bn(f"{t}3.1", d + "temporal.strided.1")
+        if s + "residual.conv.weight" in src:
+            out[d + "residual.0.weight"] = src.take(s + "residual.conv.weight")
+            out[d + "residual.0.bias"] = src.take(s + "residual.conv.bias")
+            put_bn(s + "residual.bn", d + "residual.1")
+    out["heads.0.fc.weight"] = src.take("fc.weight")
+    out["heads.0.fc.bias"] = src.take("fc.bias")
+    src.check_all_used()
     return out
 
 
