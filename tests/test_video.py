@@ -158,3 +158,30 @@ def test_two_people_get_their_own_hands(tmp_path):
     assert found.min() >= 0.5, found
     centres = [got["hands_all"][:, m][got["detected_all"][:, m]][:, 0, 0].mean() for m in range(2)]
     assert abs(centres[0] - centres[1]) > 400  # on opposite halves of the frame
+
+
+@needs_mediapipe
+@pytest.mark.parametrize("kind", ["tracking", "crops"])
+def test_warm_up_leaves_no_state(kind):
+    """`predict --stream` warms the extractor on a black frame before the source starts: what it then finds on
+    the real clip is what a fresh extractor finds."""
+    import cv2
+
+    from bharnet.video import make_extractor
+
+    video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")
+    cap = cv2.VideoCapture(str(video))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
+    cap.release()
+    options = dict(threaded=False) if kind == "tracking" else {}
+    results = []
+    for warm in (False, True):
+        ext = make_extractor(kind, mirrored=True, **options)
+        if warm:
+            ext.warm_up((frames[0].shape[1], frames[0].shape[0]))
+        results.append([ext(f) for f in frames])
+        ext.close()
+    for fresh, warmed in zip(*results):
+        np.testing.assert_array_equal(fresh.detected, warmed.detected)
+        np.testing.assert_allclose(fresh.landmarks, warmed.landmarks, atol=1e-3)
+    assert any(r.detected.any() for r in results[1])

@@ -440,9 +440,17 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
     src_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
     every = max(1, round(src_fps / fps)) if fps else 1
     slots = max(1, -(-window // every))  # extracted frames per window
+    # the graphs are built and run once before the first frame is taken: a live source would otherwise
+    # drop the frames that arrive while the models load
+    ext = make_extractor(extractor, mirrored=mirrored, max_persons=max_persons, detector=detector)
+    try:
+        ext.warm_up((int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 640), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 480)))
+    except BaseException:
+        ext.close()
+        cap.release()
+        raise
     reader = FrameReader(cap, maxsize=queue_size, drop=realtime, max_frames=max_frames, name=source,
                          realtime_fps=src_fps if realtime and not camera else 0.0)
-    ext = make_extractor(extractor, mirrored=mirrored, max_persons=max_persons, detector=detector)
     persons, lms, det, cost = (deque(maxlen=slots) for _ in range(4))
     pool = ThreadPoolExecutor(1, thread_name_prefix="bharnet-model")
     pending = None

@@ -198,6 +198,16 @@ class TrackingExtractor:
             t.reset()
         self._have_boxes = False
 
+    def warm_up(self, size: tuple[int, int]) -> None:
+        """Build every MediaPipe graph and run it once on a black ``size`` = ``(W, H)`` frame, so that a live
+        source does not lose its first frames to model loading (nothing is found, so nothing is tracked)."""
+        black = np.zeros((size[1], size[0], 3), np.uint8)
+        self._pose_frame(black)
+        for t in self.tracks:
+            with quiet_native():
+                t._hands.process(np.zeros((256, 256, 3), np.uint8))
+            t._first = False
+
     def _pose_frame(self, rgb: np.ndarray) -> list:
         if self._poses is None:
             self._poses = PoseTracker(*self._pose_args)
@@ -267,6 +277,14 @@ class CropExtractor:
         if self._pose is not None:
             self._pose.close()
             self._pose = None
+
+    def warm_up(self, size: tuple[int, int]) -> None:
+        """Build the Pose graph and run it once on a black ``size`` = ``(W, H)`` frame (see the tracking
+        extractor's); the static-mode Hands detector has no state to warm."""
+        if self._pose is None:
+            with quiet_native():
+                self._pose = PoseGuide(mirrored=self.mirrored, max_persons=self.max_persons)
+        self._pose(np.zeros((size[1], size[0], 3), np.uint8))
 
     def __call__(self, rgb: np.ndarray, guide: tuple[np.ndarray, float] | None = None) -> FrameResult:
         if guide is not None:
