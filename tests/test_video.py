@@ -185,3 +185,40 @@ def test_warm_up_leaves_no_state(kind):
         np.testing.assert_array_equal(fresh.detected, warmed.detected)
         np.testing.assert_allclose(fresh.landmarks, warmed.landmarks, atol=1e-3)
     assert any(r.detected.any() for r in results[1])
+
+
+class _Counting:
+    """A MediaPipe solution that counts its calls."""
+
+    def __init__(self, solution):
+        self.solution, self.calls = solution, 0
+
+    def process(self, frame):
+        self.calls += 1
+        return self.solution.process(frame)
+
+
+@needs_mediapipe
+def test_second_pose_tracker_searches_every_few_frames_while_nobody_is_there():
+    import cv2
+
+    from bharnet.video.pose import PoseTracker
+
+    video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")
+    cap = cv2.VideoCapture(str(video))
+    frames = [cv2.cvtColor(cap.read()[1], cv2.COLOR_BGR2RGB) for _ in range(12)]
+    cap.release()
+    calls = []
+    for every in (1, 4):
+        tracker = PoseTracker(2, max_side=960, search_every=every)
+        second = tracker._trackers[1]
+        counting = _Counting(second)
+        tracker._trackers[1] = counting
+        results = [tracker(f) for f in frames]
+        tracker._trackers[1] = second
+        tracker.close()
+        assert all(r[0] is not None and r[1] is None for r in results)  # one person in this clip
+        calls.append(counting.calls)
+    assert calls == [12, 3]  # frames 0, 4, 8
+    with pytest.raises(ValueError, match="search_every"):
+        PoseTracker(2, search_every=0)
