@@ -1,6 +1,7 @@
 """A user's own videos: class folders or a CSV list -> clips, class names and splits, every bad input a clear
 error naming it (nothing is extracted here: the files only need to exist)."""
 import pytest
+from conftest import needs_mediapipe, require_shared
 
 from bharnet.data.sample import DataFormatError
 from bharnet.data.videos import MIN_CLIPS, list_videos, split_videos
@@ -122,3 +123,144 @@ def test_split_errors(tmp_path):
                        "clips/x/4.mp4,b,s2\n")
     with pytest.raises(DataFormatError, match="class a: every clip is in the"):
         split_videos(list_videos(list_file=listing), seed=0)
+
+
+def _fake_result(frames=30, person=True, seed=0):
+    """What the extractor returns for one clip (extract_video with body=True), without MediaPipe."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    body = np.zeros((frames, 1, 25, 3), np.float32)
+    present = np.zeros((frames, 1), bool)
+    if person:
+        body[:, 0] = rng.normal(size=(frames, 25, 3)) * 0.2 + [0.0, 0.0, 3.0]
+        present[:] = True
+    landmarks = rng.uniform(100, 400, (frames, 2, 21, 3)).astype(np.float32)
+    detected = np.ones((frames, 2), bool) & person
+    return dict(landmarks=landmarks, detected=detected, score=np.ones((frames, 2), np.float32),
+                anchors=np.zeros((frames, 2, 2, 2), np.float32), person=present[:, 0],
+                image_size=np.array([640, 480]), fps=np.array(30.0), guide=np.array("pose"),
+                extractor=np.array("tracking"), body=body, body_color=np.zeros((frames, 1, 25, 2), np.float32),
+                body_present=present)
+
+
+@pytest.fixture
+def fake_extractor(monkeypatch):
+    """The extractor mocked at its boundary (extract_video): 'noperson' clips find nobody, 'broken' ones fail."""
+    import bharnet.video.extract as extract
+
+    calls = []
+
+    def fake_extract_video(video, skeleton_path=None, *, mirrored=False, extractor=None, raise_no_person=True,
+                           **options):
+        calls.append(video)
+        if "broken" in str(video):
+            raise DataFormatError(video, "cannot decode this video")
+        return _fake_result(person="noperson" not in str(video), seed=len(calls))
+
+    monkeypatch.setattr(extract, "extract_video", fake_extract_video)
+    monkeypatch.setattr(extract, "require_mediapipe", lambda: None)
+    monkeypatch.setattr(extract, "_worker_extractor", lambda mirrored, persons: None)
+    return calls
+
+
+def test_prepare_videos_end_to_end_with_the_extractor_mocked(tmp_path, fake_extractor):
+    from bharnet.data.prepare import prepare_videos
+    from bharnet.data.store import DatasetStore
+
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4", "3.mp4", "noperson.mp4", "notes.txt"],
+                                       "ok_sign": ["1.mp4", "2.mp4", "broken.mp4"]})
+    report = prepare_videos(root, tmp_path / "mine.store", workers=1, progress=False, seed=1)
+    assert len(fake_extractor) == 7
+    store = DatasetStore(tmp_path / "mine.store")
+    assert report.written == len(store) == 5
+    assert sorted(store.names) == ["ok_sign__1", "ok_sign__2", "wave__1", "wave__2", "wave__3"]
+    info = store.manifest["info"]
+    assert info["class_names"] == ["ok_sign", "wave"] and store.num_classes == 2
+    assert {str(n): int(label) for n, label in zip(store.names, store.labels)}["wave__2"] == 1
+    assert report.splits["random"]["train"] + report.splits["random"]["test"] == 5
+    assert len(store.split("random", "test")) >= 2  # one per class at least
+    text = report.format()
+    assert "broken.mp4: cannot decode this video" in text and "noperson.mp4: no person found in any frame" in text
+    assert "notes.txt: not a video file" in text
+    body = store.frames("body", 0)
+    assert body.shape[1:] == (2, 25, 3) and store.frames("hands", 0).shape[1:] == (2, 21, 3)
+    # resumable: a rerun extracts nothing again
+    fake_extractor.clear()
+    prepare_videos(root, tmp_path / "again.store", work_dir=tmp_path / "mine.store.extract", workers=1,
+                   progress=False)
+    assert fake_extractor == [str(root / "ok_sign" / "broken.mp4")]  # only the failed one is retried
+
+
+def test_prepare_videos_fails_before_extracting(tmp_path, fake_extractor):
+    from bharnet.data.prepare import prepare_videos
+
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "clap": ["1.mp4"]})
+    with pytest.raises(DataFormatError, match=r"clap \(1 clip\)"):
+        prepare_videos(root, tmp_path / "x.store", workers=1, progress=False)
+    assert fake_extractor == [] and not (tmp_path / "x.store").exists() and not (tmp_path / "x.store.extract").exists()
+    shard = prepare_videos(_tree(tmp_path / "v2", {"a": ["1.mp4", "2.mp4"], "b": ["1.mp4", "2.mp4"]}),
+                           tmp_path / "s.store", shard=(1, 2), workers=1, progress=False)
+    assert len(fake_extractor) == 2 and not (tmp_path / "s.store").exists()
+    assert "run every shard" in shard.format()
+
+
+def test_prepare_videos_a_class_left_too_small_after_extraction(tmp_path, fake_extractor):
+    from bharnet.data.prepare import prepare_videos
+
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "clap": ["1.mp4", "noperson.mp4"]})
+    with pytest.raises(DataFormatError, match=r"after extraction \(1 clip\(s\) unreadable .*clap \(1 clip\)"):
+        prepare_videos(root, tmp_path / "x.store", workers=1, progress=False)
+    assert not (tmp_path / "x.store").exists() and len(fake_extractor) == 4
+
+
+def test_prepare_videos_command(tmp_path, fake_extractor, capsys):
+    from bharnet.cli import main
+
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "ok_sign": ["1.mp4", "2.mp4", "x.txt"]})
+    out = tmp_path / "mine.store"
+    assert main(["data", "prepare", "videos", str(root), "--out", str(out), "--workers", "1", "-q"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 4 samples" in printed and "random: train 2, test 2" in printed and "x.txt: not a video" in printed
+    assert main(["data", "prepare", "videos", str(root), "--out", str(out), "-q"]) == 1  # exists
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["data", "prepare", "videos", "--out", str(tmp_path / "y.store")]) == 1
+    assert "one of the two" in capsys.readouterr().err
+    assert main(["data", "prepare", "ntu60", str(root), "--out", str(tmp_path / "y.store")]) == 1
+    assert "ROOT and --list are for `prepare videos`" in capsys.readouterr().err
+    (root / "clap").mkdir()
+    assert main(["data", "prepare", "videos", str(root), "--out", str(tmp_path / "z.store")]) == 1
+    assert "class folder(s) with no video: clap (0 clips" in capsys.readouterr().err
+    assert not (tmp_path / "z.store").exists()
+
+
+@needs_mediapipe
+def test_prepare_videos_on_the_real_clip(tmp_path):
+    """Clips cut from the real NTU video (forward and time-reversed as two 'classes'): the real extractor, the
+    store's body and hands from MediaPipe."""
+    import cv2
+    import numpy as np
+
+    from bharnet.data.prepare import prepare_videos
+    from bharnet.data.store import DatasetStore
+
+    video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")
+    cap = cv2.VideoCapture(str(video))
+    frames = [cap.read()[1] for _ in range(60)]
+    cap.release()
+    clips = {"forward/a.avi": frames[:30], "forward/b.avi": frames[30:], "reversed/a.avi": frames[:30][::-1],
+             "reversed/b.avi": frames[30:][::-1]}
+    for name, part in clips.items():
+        path = tmp_path / "videos" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        small = [cv2.resize(f, (960, 540)) for f in part]
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (960, 540))
+        for f in small:
+            writer.write(f)
+        writer.release()
+    report = prepare_videos(tmp_path / "videos", tmp_path / "real.store", mirrored=True, workers=1, progress=False)
+    store = DatasetStore(tmp_path / "real.store")
+    assert report.written == 4 and store.manifest["info"]["class_names"] == ["forward", "reversed"]
+    body = store.frames("body", 0)
+    assert body.shape[1:] == (2, 25, 3) and np.abs(body[:, 0]).sum() > 0 and not body[:, 1].any()
+    assert store.frames("hand_mask", 0).mean() > 0.3  # hands found in the real frames

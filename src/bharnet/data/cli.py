@@ -30,6 +30,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--hands {args.hands}: no such folder (the output of `bharnet data extract-hands`)")
     if args.missing_list is not None and not Path(args.missing_list).is_file():
         raise FileNotFoundError(f"--missing-list {args.missing_list}: no such file")
+    if args.dataset != "videos" and (args.videos_root or args.list_file):
+        raise ValueError(f"ROOT and --list are for `prepare videos`; {args.dataset} takes --skeletons / --root")
     if args.dataset in ("ntu60", "ntu120"):
         if not args.skeletons:
             raise ValueError("--skeletons DIR (the folder of .skeleton files) is required for NTU")
@@ -38,6 +40,18 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                              single_actor=args.single_actor, normalization=args.normalization,
                              exact_intervals=args.exact_intervals, hands_dir=args.hands, hand_options=hand_options,
                              limit=args.limit, source=args.source, **common)
+    elif args.dataset == "videos":
+        from ..video.extract import parse_shard
+        from .prepare import prepare_videos
+
+        if (args.videos_root is None) == (args.list_file is None):
+            raise ValueError("videos: give the folder of class folders (ROOT) or --list FILE.csv, one of the two")
+        report = prepare_videos(args.videos_root, args.out, list_file=args.list_file, work_dir=args.work,
+                                persons=args.persons, mirrored=args.mirrored, hfov=args.hfov,
+                                test_fraction=args.test_fraction, seed=args.seed,
+                                normalization=args.normalization,
+                                hand_options=dict(normalization=args.hand_normalization),
+                                shard=parse_shard(args.shard), **common)
     elif args.dataset == "nw-ucla":
         if not args.root:
             raise ValueError("--root DIR (holding all_sqe/ and val_label.json) is required for NW-UCLA")
@@ -219,8 +233,24 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("prepare", help="convert a raw dataset into a store",
                         description="Convert NTU RGB+D 60/120 (.skeleton files), NW-UCLA (CTR-GCN json) or PKU-MMD "
                                     "Part I into a memory-mapped dataset store with its split protocols.")
-    p.add_argument("dataset", choices=("ntu60", "ntu120", "nw-ucla", "pku-mmd"), help="which dataset the files are")
+    p.add_argument("dataset", choices=("ntu60", "ntu120", "nw-ucla", "pku-mmd", "videos"),
+                   help="which dataset the files are; videos: your own, one sub-folder per class (or --list)")
+    p.add_argument("videos_root", nargs="?", metavar="ROOT",
+                   help="videos: the folder with one sub-folder of videos per class")
     p.add_argument("--out", required=True, help="store directory to write")
+    p.add_argument("--list", dest="list_file", help="videos: a CSV path,label[,subject] instead of class folders "
+                                                    "(paths relative to the CSV; subject: a cross-subject split)")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="videos: share of the clips (or, by subject, of the subjects) held out (default 0.25)")
+    p.add_argument("--seed", type=int, default=0, help="videos: the split's seed (default 0)")
+    p.add_argument("--work", help="videos: folder of the per-clip extraction files (default <out>.extract; a rerun "
+                                  "skips the clips already there)")
+    p.add_argument("--shard", default="1/1", help="videos: K/N extracts the K-th of N shards and writes no store; "
+                                                  "run once more without it to write the store")
+    p.add_argument("--persons", type=int, default=1, choices=(1, 2), help="videos: people tracked (default 1)")
+    p.add_argument("--mirrored", action="store_true", help="videos: they are mirror images (a selfie camera)")
+    p.add_argument("--hfov", type=float, default=70.0,
+                   help="videos: the camera's horizontal field of view in degrees, for the depth (default 70)")
     p.add_argument("--skeletons", help="NTU: folder of .skeleton files (or, with --source pose, of extract-body files)")
     p.add_argument("--source", default="kinect", choices=("kinect", "pose"),
                    help="NTU: kinect (.skeleton files, default) or pose (MediaPipe skeletons from extract-body)")

@@ -19,7 +19,7 @@ from . import ntu, ucla
 from .sample import DataFormatError, Sample
 from .store import StoreWriter
 
-__all__ = ["PrepareReport", "prepare_ntu", "prepare_ucla", "prepare_pku", "default_workers"]
+__all__ = ["PrepareReport", "prepare_ntu", "prepare_ucla", "prepare_pku", "prepare_videos", "default_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -220,6 +220,114 @@ class _UCLALoader:
             sample.extras["video_frame"] = np.arange(sample.num_frames, dtype=np.int32)
             attach_hands(sample, self.hands_dir / f"{sample.name}.npz", **self.hand_options)
         return sample
+
+
+@dataclass
+class _VideoLoader:
+    """A clip's extraction file (``bharnet data extract-body`` format) -> a sample with the user's label: the NTU
+    body pipeline (denoising, actor order, centring) and the hands attached, as for ``prepare ntu --source pose``."""
+
+    labels: dict[str, tuple[int, str | None]]  # sample name -> label, subject
+    normalization: str
+    hand_options: dict
+
+    def __call__(self, path: Path) -> Sample:
+        from .hands import attach_hands
+        from .pose import read_body_file
+
+        seq = read_body_file(path)
+        joints, colors, video_frame, actors = ntu.assemble_actors(seq)
+        if self.normalization == "pyskl":
+            joints, keep, order = ntu.pyskl_normalize(joints)
+            colors, video_frame = colors[keep][:, order], video_frame[keep]
+        else:
+            joints = ntu.center_on_spine(joints)
+        label, subject = self.labels[path.stem]
+        meta = dict(actors=actors, video_frames=seq.num_frames, **({"subject": subject} if subject else {}))
+        sample = Sample(name=path.stem, label=label, body=joints, meta=meta,
+                        extras=dict(body_color=colors, video_frame=video_frame.astype(np.int32)))
+        return attach_hands(sample, path, **self.hand_options)
+
+
+def _has_person(path: Path) -> bool:
+    """Whether an extraction file exists and found somebody (its ``person`` array only is read)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return bool(z["person"].any())
+    except (OSError, KeyError, ValueError, EOFError):
+        return False
+
+
+def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str | Path | None = None,
+                   work_dir: str | Path | None = None, persons: int = 1, mirrored: bool = False, hfov: float = 70.0,
+                   test_fraction: float = 0.25, seed: int = 0, normalization: str = "reference",
+                   hand_options: dict | None = None, shard: tuple[int, int] = (1, 1), workers: int | None = None,
+                   extractor_options: dict | None = None, overwrite: bool = False, progress: bool = True
+                   ) -> PrepareReport:
+    """A folder of class folders (or a ``path,label[,subject]`` CSV) of videos -> a dataset store.
+
+    The clips are listed and split first (:mod:`bharnet.data.videos`: every bad input fails before anything is
+    extracted), then body + hands are extracted into ``work_dir`` (default ``<out>.extract``) by
+    :func:`bharnet.video.extract.extract_dataset`: resumable (a rerun skips the clips already there) and
+    shardable (``shard=(k, n)`` extracts the k-th of n parts and writes no store; a last run without a shard
+    writes it). The store holds the NTU-25 body and hand tensors of the real pipeline, its class names
+    (``info["class_names"]``) and one protocol: ``xsub`` (by subject) or ``random`` (stratified, seeded).
+    Unreadable videos and videos with no person are reported, skipped and counted.
+    """
+    from ..video.extract import extract_dataset
+    from .videos import VideoList, list_videos, split_videos
+
+    if normalization not in ("reference", "pyskl"):
+        raise ValueError(f"normalization must be 'reference' or 'pyskl' for videos, got {normalization!r}")
+    out = Path(out)
+    if out.exists() and not overwrite and shard == (1, 1):
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    videos = list_videos(root, list_file)
+    split_videos(videos, test_fraction=test_fraction, seed=seed)  # every class splittable, before extracting
+    protocol = "xsub" if videos.has_subjects else "random"
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".extract")
+    names = {str(e.path): e.name for e in videos.entries}
+    extraction = extract_dataset([e.path for e in videos.entries], work, shard=shard, workers=workers or 1,
+                                 detector_options=extractor_options, mirrored=mirrored, progress=progress,
+                                 body=dict(max_persons=persons, hfov=hfov), names=names)
+    notes = [f"extraction: {extraction.done} clip(s) extracted, {extraction.skipped} already in {work}"]
+    failed = [(path, message) for path, message in extraction.failed]
+    if shard != (1, 1):
+        report = PrepareReport(store=out, failed=failed, notes=notes + [
+            f"shard {shard[0]}/{shard[1]} extracted; run every shard, then once without --shard to write {out}"])
+        return report
+    # the split is drawn over the clips that gave a person, so that a clip lost to extraction does not
+    # leave its class without a test (or training) sample
+    usable = [e for e in videos.entries if _has_person(work / f"{e.name}.npz")]
+    lost = len(videos.entries) - len(usable)
+    reported = {path for path, _ in failed}
+    for e in videos.entries:
+        if e not in usable and str(e.path) not in reported:
+            why = "no person found in any frame" if (work / f"{e.name}.npz").is_file() else "not extracted"
+            failed.append((str(e.path), f"{e.path}: {why}; skipped"))
+    kept = VideoList(usable, videos.class_names, videos.source, videos.skipped)
+    try:
+        split = split_videos(kept, test_fraction=test_fraction, seed=seed)
+    except DataFormatError as e:
+        raise DataFormatError(videos.source, f"after extraction ({lost} clip(s) unreadable or without a person; "
+                              f"see {work / 'failures.log'}): {e.problem}") from None
+    labels = {e.name: (e.label, e.subject) for e in usable}
+    splits = {e.name: s for e, s in zip(usable, split)}
+    paths = [work / f"{e.name}.npz" for e in usable]
+    loader = _VideoLoader(labels, normalization, dict(hand_options or {}))
+    info = dict(dataset="videos", source=str(videos.source), class_names=videos.class_names,
+                normalization=normalization, body_layout="ntu_rgbd", hands=True, hand_options=dict(hand_options or {}),
+                persons=persons, mirrored=mirrored, test_fraction=test_fraction, seed=seed,
+                skipped_files=[m for _, m in videos.skipped])
+    report = _write(out, _run(paths, loader, workers or default_workers()), len(paths), (protocol,),
+                    lambda name, _protocol: splits[name], len(videos.class_names), info, overwrite, progress,
+                    "prepare videos")
+    report.failed = failed + report.failed
+    report.notes = notes + [f"skipped (not a video): {m}" for _, m in videos.skipped] + report.notes
+    missing = [c for c, n in report.splits[protocol].items() if n == 0]
+    if missing:
+        report.notes.append(f"warning: no {' or '.join(missing)} sample was written")
+    return report
 
 
 def prepare_ucla(root: str | Path, out: str | Path, *, test_list: str | Path | None = None,

@@ -290,13 +290,14 @@ def _extract_one(job: tuple[str, str | None, str, bool, dict]) -> tuple[str, str
 def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skeleton_dir: str | Path | None = None,
                     shard: tuple[int, int] = (1, 1), workers: int = 1, detector_options: dict | None = None,
                     mirrored: bool = False, progress: bool = True, limit: int | None = None,
-                    body: dict | None = None) -> ExtractReport:
+                    body: dict | None = None, names: dict[str, str] | None = None) -> ExtractReport:
     """Extract the hands of many videos into ``out_dir/<name>.npz`` (see the module docstring).
 
     ``videos`` is a directory (all video files in it) or a list of files. With ``skeleton_dir``, each
     video ``<name>_rgb.avi`` is guided by ``<name>.skeleton``; otherwise by MediaPipe Pose (``mirrored``: the
     videos are mirror images, see :class:`PoseGuide`). ``body``: also the NTU-25 body skeletons from Pose, with
-    these :func:`extract_video` options (``max_persons``, ``hfov``); ``bharnet data extract-body``. Failures are
+    these :func:`extract_video` options (``max_persons``, ``hfov``); ``bharnet data extract-body``. ``names``:
+    the output name of a video (by its path as given; default its file name without ``_rgb``). Failures are
     appended to ``out_dir/failures.log`` and the run goes on.
     """
     if body is not None and skeleton_dir is not None:
@@ -314,7 +315,7 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
     report = ExtractReport()
     jobs = []
     for p in paths:
-        target = out_dir / f"{_video_name(p)}.npz"
+        target = out_dir / f"{(names or {}).get(str(p)) or _video_name(p)}.npz"
         if target.is_file():
             report.skipped += 1
             continue
