@@ -264,3 +264,24 @@ def test_prepare_videos_on_the_real_clip(tmp_path):
     body = store.frames("body", 0)
     assert body.shape[1:] == (2, 25, 3) and np.abs(body[:, 0]).sum() > 0 and not body[:, 1].any()
     assert store.frames("hand_mask", 0).mean() > 0.3  # hands found in the real frames
+
+
+def test_a_model_trained_on_your_videos_names_your_classes(tmp_path, fake_extractor):
+    """prepare videos -> train: the run's checkpoints carry the class folders' names; predict's spec prints them."""
+    import yaml
+
+    from bharnet.cli import main
+    from bharnet.data.prepare import prepare_videos
+    from bharnet.deploy.predict import Predictor
+
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4", "3.mp4"], "ok_sign": ["1.mp4", "2.mp4", "3.mp4"]})
+    prepare_videos(root, tmp_path / "mine.store", workers=1, progress=False)
+    cfg = {"name": "mine", "out_dir": str(tmp_path / "runs"), "seed": 0,
+           "data": {"store": str(tmp_path / "mine.store"), "protocol": "random", "window": 16, "batch_size": 2,
+                    "test_batch_size": 2, "num_workers": 0, "streams": ["body", "hand"]},
+           "model": {"name": "score_fusion", "args": {"backbone": "stgcn", "num_persons": 2, "base_channels": 8}},
+           "trainer": {"epochs": 1, "progress": False, "accelerator": "cpu"}}
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "-c", str(tmp_path / "cfg.yaml")]) == 0
+    best = tmp_path / "runs" / "mine" / "best.pt"
+    assert Predictor(best).spec.class_names == ["ok_sign", "wave"]

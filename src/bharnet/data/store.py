@@ -273,6 +273,12 @@ class DatasetStore:
         return self._array("names")
 
     @property
+    def class_names(self) -> list[str] | None:
+        """The class names the store was written with (``prepare videos``: the class folders), else None."""
+        names = (self.manifest.get("info") or {}).get("class_names")
+        return [str(n) for n in names] if names else None
+
+    @property
     def hand_normalization(self) -> str:
         """How the stored hands were normalised (``prepare --hand-normalization``; ``palm`` if unrecorded)."""
         return str((self.manifest.get("info", {}).get("hand_options") or {}).get("normalization", "palm"))

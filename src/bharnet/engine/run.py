@@ -136,6 +136,12 @@ def fit(config: dict, *, resume: bool = False, overwrite: bool = False, callback
             shutil.rmtree(folder / sub, ignore_errors=True)
     L.seed_everything(config["seed"], workers=True, verbose=False)
     data = SkeletonDataModule(config["data"], seed=config["seed"])
+    if config["eval"]["class_names"] is None and config["data"].get("store"):
+        from ..data.store import DatasetStore
+
+        stored = DatasetStore(config["data"]["store"]).class_names  # e.g. a user's class folders
+        if stored:  # into the run's config, so that its checkpoints name their classes without the store
+            config = dict(config, eval=dict(config["eval"], class_names=stored))
     module = BHaRNetModule(config, data.num_classes)
     for stream in ("body", "hand"):
         source = config["init"][stream]
