@@ -41,8 +41,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                              exact_intervals=args.exact_intervals, hands_dir=args.hands, hand_options=hand_options,
                              limit=args.limit, source=args.source, **common)
     elif args.dataset == "videos":
+        from ..video import filter_native_logs
         from ..video.extract import parse_shard
         from .prepare import prepare_videos
+
+        filter_native_logs(getattr(args, "verbose", False))  # MediaPipe's C++ log lines, workers' included
 
         if (args.videos_root is None) == (args.list_file is None):
             raise ValueError("videos: give the folder of class folders (ROOT) or --list FILE.csv, one of the two")
