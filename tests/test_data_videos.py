@@ -285,3 +285,33 @@ def test_a_model_trained_on_your_videos_names_your_classes(tmp_path, fake_extrac
     assert main(["train", "-c", str(tmp_path / "cfg.yaml")]) == 0
     best = tmp_path / "runs" / "mine" / "best.pt"
     assert Predictor(best).spec.class_names == ["ok_sign", "wave"]
+
+
+def test_init_config_then_train(tmp_path, fake_extractor, capsys):
+    """prepare videos -> init-config -> train: the written config is complete, commented and trains as it is."""
+    import yaml
+
+    from bharnet.cli import main
+    from bharnet.data.prepare import prepare_videos
+
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4", "3.mp4"], "ok_sign": ["1.mp4", "2.mp4", "3.mp4"]})
+    store = tmp_path / "mine.store"
+    prepare_videos(root, store, workers=1, progress=False)
+    cfg = tmp_path / "cfg.yaml"
+    assert main(["init-config", str(store), "--out", str(cfg), "--device", "cpu"]) == 0
+    assert f"next: bharnet train -c {cfg}" in capsys.readouterr().out
+    text = cfg.read_text()
+    assert text.count("#") >= 10 and "bharnet train -c" in text
+    config = yaml.safe_load(text)
+    assert config["data"]["window"] == 30 and config["data"]["protocol"] == "random"  # the clips' 30 frames
+    assert config["model"] == {"name": "score_fusion", "args": {"backbone": "stgcn", "num_persons": 2,
+                                                                 "base_channels": 32, "num_frames": 30}}
+    assert config["eval"]["class_names"] == ["ok_sign", "wave"] and 30 <= config["trainer"]["epochs"] <= 80
+    assert main(["init-config", str(store), "--out", str(cfg)]) == 1  # exists
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["init-config", str(store), "--out", str(tmp_path / "x.yaml"), "--init-body", "none.pt"]) == 1
+    assert "--init-body none.pt: no such checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "x.yaml").exists()
+    assert main(["train", "-c", str(cfg), "trainer.epochs=1", "trainer.progress=false",
+                 f"out_dir={tmp_path / 'runs'}", "data.num_workers=0", "model.args.base_channels=8"]) == 0
+    assert (tmp_path / "runs" / "mine" / "best.pt").is_file()

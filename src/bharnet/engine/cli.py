@@ -82,7 +82,40 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded(lambda args: "init-config", "nothing was written")
+def cmd_init_config(args: argparse.Namespace) -> int:
+    from .init_config import write_init_config
+
+    config = write_init_config(args.store, args.out, overwrite=args.overwrite, model=args.model, device=args.device,
+                               init_body=args.init_body, init_hand=args.init_hand, name=args.name)
+    d, a = config["data"], config["model"]["args"]
+    print(f"wrote {args.out}: {config['model']['name']} ({a['backbone']}, width {a['base_channels']}) on "
+          f"{d['store']} ({d['protocol']}), window {d['window']}, batch {d['batch_size']}, "
+          f"{config['trainer']['epochs']} epochs on {config['trainer']['accelerator']}")
+    print(f"next: bharnet train -c {args.out}")
+    return 0
+
+
 def add_engine_parsers(sub: argparse._SubParsersAction) -> None:
+    from .init_config import MODELS
+
+    p = sub.add_parser("init-config", help="write a training config sized for a store and this machine",
+                       description="Write a complete, commented training config for a dataset store (e.g. from "
+                                   "`bharnet data prepare videos`): the window from the clips' lengths, the batch, "
+                                   "width and epochs from the data's size and the device, the store's class names. "
+                                   "`bharnet train -c OUT` is the next command.")
+    p.add_argument("store", help="a dataset store")
+    p.add_argument("--model", default="score_fusion", choices=tuple(MODELS),
+                   help="expert (body), hand_expert, score_fusion (body + hand, default), bharnet_e, bharnet_e_light")
+    p.add_argument("--out", required=True, help="the YAML file to write")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "gpu"),
+                   help="size it for this device (default: a GPU if torch sees one)")
+    p.add_argument("--init-body", help="fine-tune: a trained or converted body expert checkpoint")
+    p.add_argument("--init-hand", help="fine-tune: a trained hand expert checkpoint")
+    p.add_argument("--name", help="the run's name (default: the store's)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_init_config)
+
     p = sub.add_parser("train", help="train a model from a YAML config",
                        description="Train as a config says (configs/...). Any value can be overridden: "
                                    "bharnet train -c CONFIG optim.lr=0.05 trainer.epochs=30 data.store=PATH. "
