@@ -229,3 +229,31 @@ def test_converted_ctrgcn_equals_the_official_code(tmp_path):
         with torch.set_grad_enabled(train):
             expected = theirs(x)
             torch.testing.assert_close(ours(x).logits, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def test_min_confidence_answers_no_action(tmp_path, capsys):
+    import numpy as np
+    import pytest
+
+    from bharnet.deploy.predict import VideoPrediction, WindowPrediction, is_no_action
+
+    assert is_no_action([("wave", 0.4), ("clap", 0.3)], 0.5) and not is_no_action([("wave", 0.6)], 0.5)
+    assert not is_no_action([], 0.5)  # no person: nothing to call "no action"
+    with pytest.raises(ValueError, match=r"probability in \[0, 1\]"):
+        is_no_action([("wave", 0.4)], 40)
+    skel = {"detected": np.ones((10, 2), bool), "body_present": np.ones((10, 1), bool), "fps": 30.0}
+    result = VideoPrediction(tmp_path / "v.mp4", [WindowPrediction(0, 10, [("wave", 0.4), ("clap", 0.3)]),
+                                                  WindowPrediction(10, 20, [("clap", 0.9)])], skel,
+                             {"extract": 1.0, "model": 0.1})
+    text = result.format(2, min_confidence=0.5)
+    assert text.count("no action (no class reaches 50 %)") == 1 and "40.0 %  wave" in text
+    assert "no action" not in result.format(2)
+    path, _ = _release_file(tmp_path)
+    out = tmp_path / "sg.pt"
+    convert_release(path, "shift-gcn", "ntu60", out)
+    assert main(["predict", "--ckpt", str(out), "--skeleton", str(tmp_path / "x.skeleton"),
+                 "--min-confidence", "50"]) == 1
+    assert "--min-confidence must be a probability in [0, 1], got 50" in capsys.readouterr().err
+    skeleton = require_shared("ntu", "samples", "S001C001P001R001A001.skeleton")
+    assert main(["predict", "--ckpt", str(out), "--skeleton", str(skeleton), "--min-confidence", "0.999"]) == 0
+    assert "no action (no class reaches 99.9 %)" in capsys.readouterr().out  # random weights: never that sure

@@ -57,9 +57,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 @guarded(lambda args: "predict", "nothing was written")
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..video import filter_native_logs
-    from .predict import Predictor, predict_video, stream
+    from .predict import Predictor, is_no_action, predict_video, stream
 
     filter_native_logs(args.verbose)
+    is_no_action([], args.min_confidence)  # a probability, checked before anything is loaded
     predictors = [Predictor(path, threads=args.threads) for path in args.ckpt]
     for path, predictor in zip(args.ckpt, predictors):
         streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())
@@ -101,7 +102,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"{args.video}: no person found in any frame; nothing to classify")
             return 3
         raise
-    print(result.format(args.top_k))
+    print(result.format(args.top_k, args.min_confidence))
     if args.sheet:
         from .render import contact_sheet
 
@@ -131,12 +132,19 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
     truth = meta.get("label")
     said = f"; its name says class {truth + 1} ({names[truth]})" if truth is not None and truth < len(names) else ""
     print(f"{args.skeleton}: {meta.get('video_frames', '?')} frames, {meta.get('actors', '?')} body(ies){said}")
-    for k in np.argsort(-probs)[:args.top_k]:
+    from .predict import NO_ACTION, is_no_action
+
+    order = np.argsort(-probs)[:args.top_k]
+    if is_no_action([(names[order[0]], float(probs[order[0]]))], args.min_confidence):
+        print(f"    {NO_ACTION} (no class reaches {args.min_confidence * 100:g} %)")
+    for k in order:
         print(f"    {probs[k] * 100:5.1f} %  {names[k]}")
     return 0
 
 
 def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
+    from .predict import NO_ACTION, is_no_action
+
     source = str(args.video)
     last = None
     stride = min(args.stride, args.window) if args.window else args.stride
@@ -145,6 +153,8 @@ def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
                        extractor=args.extractor, fps=args.fps, realtime=True if args.realtime else None):
         last = step
         label = "  ".join(f"{name} {p * 100:.0f}%" for name, p in step.top) or "(no person)"
+        if is_no_action(step.top, args.min_confidence):
+            label = f"{NO_ACTION} (best: {step.top[0][0]} {step.top[0][1] * 100:.0f}%)"
         print(f"frame {step.frame:6d}  {label:60s}  extract {step.extract_per_frame * 1000:5.0f} ms/frame  "
               f"model {step.model * 1000:5.0f} ms  latency {step.latency * 1000:5.0f} ms  "
               f"real-time x{step.realtime_factor:.2f} at {step.fps:.0f} fps"
@@ -175,6 +185,9 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:
                    help="frames per window (default 64, or a gesture model's own clip length; 0: the whole video)")
     p.add_argument("--stride", type=int, default=32, help="frames between windows (default 32)")
     p.add_argument("--top-k", type=int, default=5, help="actions listed per window (default 5)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                   help="answer 'no action' for a window whose best class has a probability under P (0-1; "
+                        "default 0: always the best class)")
     add_pose_options(p)
     p.add_argument("--sheet", type=Path, metavar="PNG", help="write a contact sheet of frames with the overlay")
     p.add_argument("--annotate", type=Path, metavar="VIDEO", help="write the video with the overlay (.mp4/.avi)")

@@ -260,6 +260,16 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+NO_ACTION = "no action"
+
+
+def is_no_action(top: list[tuple[str, float]], min_confidence: float) -> bool:
+    """Whether a window's answer is "no action": its best class's probability is under ``min_confidence``."""
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"--min-confidence must be a probability in [0, 1], got {min_confidence}")
+    return bool(top) and top[0][1] < min_confidence
+
+
 @dataclass
 class WindowPrediction:
     start: int
@@ -276,7 +286,8 @@ class VideoPrediction:
     skeletons: dict[str, np.ndarray]
     timings: dict[str, float]
 
-    def format(self, top_k: int = 5) -> str:
+    def format(self, top_k: int = 5, min_confidence: float = 0.0) -> str:
+        """The report; a window whose best class is under ``min_confidence`` (0-1) says "no action" first."""
         fps = float(self.skeletons.get("fps", 0) or 30.0)
         frames = len(self.skeletons["detected"])
         det = self.skeletons["detected"].mean(0) * 100
@@ -285,6 +296,8 @@ class VideoPrediction:
                  f" of frames, hands {det[0]:.0f} % (left) / {det[1]:.0f} % (right)"]
         for w in self.windows:
             lines.append(f"frames {w.start:5d}-{w.end - 1:<5d} ({w.start / fps:5.1f}-{w.end / fps:5.1f} s)")
+            if is_no_action(w.top, min_confidence):
+                lines.append(f"    {NO_ACTION} (no class reaches {min_confidence * 100:g} %)")
             lines.extend(f"    {p * 100:5.1f} %  {name}" for name, p in w.top[:top_k])
         t = self.timings
         lines.append(f"time: extraction {t['extract']:.1f} s ({t['extract'] / frames * 1000:.0f} ms/frame), "
