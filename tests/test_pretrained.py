@@ -248,6 +248,11 @@ def test_min_confidence_answers_no_action(tmp_path, capsys):
     text = result.format(2, min_confidence=0.5)
     assert text.count("no action (no class reaches 50 %)") == 1 and "40.0 %  wave" in text
     assert "no action" not in result.format(2)
+    from bharnet.deploy.render import frame_labels
+
+    labels = frame_labels(result.windows, 20, min_confidence=0.5)  # what the sheet and the video show
+    assert labels[0] == labels[9] == "no action (best: wave 40 %)" and labels[10] == "clap (90 %)"
+    assert frame_labels(result.windows, 20)[0] == "wave (40 %)"
     path, _ = _release_file(tmp_path)
     out = tmp_path / "sg.pt"
     convert_release(path, "shift-gcn", "ntu60", out)

@@ -106,11 +106,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.sheet:
         from .render import contact_sheet
 
-        print(f"contact sheet: {contact_sheet(result, args.sheet)}")
+        print(f"contact sheet: {contact_sheet(result, args.sheet, min_confidence=args.min_confidence)}")
     if args.annotate:
         from .render import annotate_video
 
-        print(f"annotated video: {annotate_video(result, args.annotate)}")
+        print(f"annotated video: {annotate_video(result, args.annotate, args.min_confidence)}")
     return 0
 
 

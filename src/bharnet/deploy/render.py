@@ -7,7 +7,7 @@ import numpy as np
 
 from ..graphs import get_layout
 
-__all__ = ["draw_frame", "contact_sheet", "annotate_video"]
+__all__ = ["draw_frame", "frame_labels", "contact_sheet", "annotate_video"]
 
 _BODY = (60, 200, 255)  # BGR
 _PERSON2 = (255, 160, 60)
@@ -72,13 +72,20 @@ def draw_frame(bgr: np.ndarray, skeletons: dict[str, np.ndarray], t: int, label:
     return img
 
 
-def _labels_per_frame(windows, frames: int) -> list[str | None]:
-    """The label shown at each frame: the latest window that covers it."""
+def frame_labels(windows, frames: int, min_confidence: float = 0.0) -> list[str | None]:
+    """The label shown at each of ``frames`` frames: the latest window that covers it, "no action" (with
+    the best class beside it) where that window's best probability is under ``min_confidence``."""
+    from .predict import NO_ACTION, is_no_action
+
     labels: list[str | None] = [None] * frames
     for w in windows:
+        if not w.top:
+            continue
         name, p = w.top[0]
+        text = f"{NO_ACTION} (best: {name} {p * 100:.0f} %)" if is_no_action(w.top, min_confidence) \
+            else f"{name} ({p * 100:.0f} %)"
         for t in range(w.start, min(w.end, frames)):
-            labels[t] = f"{name} ({p * 100:.0f} %)"
+            labels[t] = text
     return labels
 
 
@@ -113,14 +120,15 @@ def people_box(skeletons: dict[str, np.ndarray], margin: float = 0.3) -> tuple[i
 
 
 def contact_sheet(prediction, path: str | Path, *, tiles: int = 8, columns: int = 4, tile_width: int = 360,
-                  crop: bool = True) -> Path:
+                  crop: bool = True, min_confidence: float = 0.0) -> Path:
     """A PNG grid of ``tiles`` evenly spaced frames with the skeleton overlay and the label; ``crop``: the
-    frames are cut to the box holding the people (small people in wide frames stay visible)."""
+    frames are cut to the box holding the people (small people in wide frames stay visible);
+    ``min_confidence``: as in :func:`frame_labels`."""
     import cv2
 
     frames = len(prediction.skeletons["detected"])
     picks = set(np.linspace(0, frames - 1, min(tiles, frames)).round().astype(int).tolist())
-    labels = _labels_per_frame(prediction.windows, frames)
+    labels = frame_labels(prediction.windows, frames, min_confidence)
     box = people_box(prediction.skeletons) if crop else None
     images = []
     for t, bgr in enumerate(_frames(prediction.video)):
@@ -149,14 +157,15 @@ def contact_sheet(prediction, path: str | Path, *, tiles: int = 8, columns: int 
     return path
 
 
-def annotate_video(prediction, path: str | Path) -> Path:
-    """The video with the skeleton overlay and the current window's label (``.mp4`` or ``.avi``)."""
+def annotate_video(prediction, path: str | Path, min_confidence: float = 0.0) -> Path:
+    """The video with the skeleton overlay and the current window's label (``.mp4`` or ``.avi``);
+    ``min_confidence``: as in :func:`frame_labels`."""
     import cv2
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = len(prediction.skeletons["detected"])
-    labels = _labels_per_frame(prediction.windows, frames)
+    labels = frame_labels(prediction.windows, frames, min_confidence)
     fps = float(prediction.skeletons.get("fps", 0) or 30.0)
     w, h = (int(v) for v in prediction.skeletons["image_size"])
     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if path.suffix.lower() == ".avi" else "mp4v"))
