@@ -149,11 +149,12 @@ def fake_extractor(monkeypatch):
     """The extractor mocked at its boundary (extract_video): 'noperson' clips find nobody, 'broken' ones fail."""
     import bharnet.video.extract as extract
 
-    calls = []
+    calls, options_seen = [], []
 
     def fake_extract_video(video, skeleton_path=None, *, mirrored=False, extractor=None, raise_no_person=True,
                            **options):
         calls.append(video)
+        options_seen.append(options)
         if "broken" in str(video):
             raise DataFormatError(video, "cannot decode this video")
         return _fake_result(person="noperson" not in str(video), seed=len(calls))
@@ -161,7 +162,31 @@ def fake_extractor(monkeypatch):
     monkeypatch.setattr(extract, "extract_video", fake_extract_video)
     monkeypatch.setattr(extract, "require_mediapipe", lambda: None)
     monkeypatch.setattr(extract, "_worker_extractor", lambda mirrored, persons: None)
+    monkeypatch.setattr(fake_extract_video, "options", options_seen, raising=False)
     return calls
+
+
+def test_prepare_videos_fps_reaches_the_extractor_and_a_rerun_must_keep_the_settings(tmp_path, fake_extractor,
+                                                                                      monkeypatch):
+    import bharnet.video.extract as extract
+    from bharnet.data.prepare import prepare_videos
+    from bharnet.data.store import DatasetStore
+
+    options = extract.extract_video.options
+    root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "clap": ["1.mp4", "2.mp4"]})
+    prepare_videos(root, tmp_path / "a.store", fps=15, persons=1, workers=1, progress=False)
+    assert len(options) == 4 and all(o["fps"] == 15 and o["body"] for o in options)
+    assert DatasetStore(tmp_path / "a.store").manifest["info"]["fps"] == 15
+    work = tmp_path / "a.store.extract"
+    with pytest.raises(DataFormatError, match=r"other settings \(fps 15 then, None now\)"):
+        prepare_videos(root, tmp_path / "b.store", work_dir=work, workers=1, progress=False)
+    with pytest.raises(DataFormatError, match=r"mirrored False then, True now"):
+        prepare_videos(root, tmp_path / "b.store", work_dir=work, fps=15, mirrored=True, workers=1, progress=False)
+    assert not (tmp_path / "b.store").exists() and len(options) == 4  # refused before extracting anything
+    prepare_videos(root, tmp_path / "b.store", work_dir=work, fps=15, workers=1, progress=False)  # the same: resumes
+    assert len(options) == 4
+    with pytest.raises(ValueError, match="--fps must be positive"):
+        prepare_videos(root, tmp_path / "c.store", fps=-1, workers=1, progress=False)
 
 
 def test_prepare_videos_end_to_end_with_the_extractor_mocked(tmp_path, fake_extractor):

@@ -37,6 +37,44 @@ def test_reader_yields_every_frame_in_order(tmp_path):
         assert [i for i, _ in reader] == [0, 1, 2, 3, 4]
 
 
+def test_reader_steps_over_frames_and_extraction_records_the_lower_rate(tmp_path):
+    """``step`` (``prepare videos --fps``): every k-th source frame, at its source index and with its own
+    pixels; extract_video's result says the rate it was taken at."""
+    from types import SimpleNamespace
+
+    import cv2
+
+    from bharnet.video import FrameReader
+    from bharnet.video.extract import extract_video
+
+    video = _write_video(tmp_path / "ramp.avi", frames=12)
+    with FrameReader(cv2.VideoCapture(str(video))) as reader:
+        every = {i: int(f.mean()) for i, f in reader}
+    with FrameReader(cv2.VideoCapture(str(video)), step=3) as reader:
+        got = [(i, int(f.mean())) for i, f in reader]
+    assert got == [(i, every[i]) for i in (0, 3, 6, 9)] and reader.decoded == 4
+    with FrameReader(cv2.VideoCapture(str(video)), step=3, max_frames=2) as reader:
+        assert [i for i, _ in reader] == [0, 3]
+    with pytest.raises(ValueError, match="step must be at least 1"):
+        FrameReader(cv2.VideoCapture(str(video)), step=0)
+
+    seen = []
+
+    def extractor(rgb, guide):  # the extractor's boundary: one result per frame given to it
+        seen.append(int(rgb.mean()))
+        return SimpleNamespace(landmarks=np.zeros((2, 21, 3), np.float32), detected=np.zeros(2, bool),
+                               score=np.zeros(2, np.float32), anchors=np.zeros((2, 2, 2), np.float32),
+                               persons=[], hands_all=None, detected_all=None)
+
+    result = extract_video(video, extractor=extractor, fps=10, raise_no_person=False)  # a 30 fps video: k = 3
+    assert seen == [every[i] for i in (0, 3, 6, 9)] and result["landmarks"].shape[0] == 4
+    assert float(result["fps"]) == 10.0 and int(result["frame_step"]) == 3
+    full = extract_video(video, extractor=extractor, raise_no_person=False)
+    assert full["landmarks"].shape[0] == 12 and int(full["frame_step"]) == 1 and float(full["fps"]) == 30.0
+    with pytest.raises(ValueError, match="fps must be positive"):
+        extract_video(video, extractor=extractor, fps=0)
+
+
 def test_reader_drops_the_oldest_frames_for_a_slow_consumer(tmp_path):
     import cv2
 

@@ -50,7 +50,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         if (args.videos_root is None) == (args.list_file is None):
             raise ValueError("videos: give the folder of class folders (ROOT) or --list FILE.csv, one of the two")
         report = prepare_videos(args.videos_root, args.out, list_file=args.list_file, work_dir=args.work,
-                                persons=args.persons, mirrored=args.mirrored, hfov=args.hfov,
+                                persons=args.persons, mirrored=args.mirrored, hfov=args.hfov, fps=args.fps,
                                 test_fraction=args.test_fraction, seed=args.seed,
                                 normalization=args.normalization,
                                 hand_options=dict(normalization=args.hand_normalization),
@@ -254,6 +254,9 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mirrored", action="store_true", help="videos: they are mirror images (a selfie camera)")
     p.add_argument("--hfov", type=float, default=70.0,
                    help="videos: the camera's horizontal field of view in degrees, for the depth (default 70)")
+    p.add_argument("--fps", type=float, metavar="N",
+                   help="videos: extract every k-th frame, k = round(video fps / N) (default: every frame); e.g. the "
+                        "rate of `predict --stream --fps N`")
     p.add_argument("--skeletons", help="NTU: folder of .skeleton files (or, with --source pose, of extract-body files)")
     p.add_argument("--source", default="kinect", choices=("kinect", "pose"),
                    help="NTU: kinect (.skeleton files, default) or pose (MediaPipe skeletons from extract-body)")

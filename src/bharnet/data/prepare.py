@@ -6,6 +6,7 @@ deterministic order (sorted sample names). A malformed file is reported and skip
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -258,12 +259,33 @@ def _has_person(path: Path) -> bool:
         return False
 
 
+def _check_extraction_settings(work: Path, settings: dict) -> None:
+    """Record the extraction settings in ``work/settings.json``, or check them against a previous run's."""
+    path = work / "settings.json"
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise DataFormatError(path, f"not a readable settings file ({e}); delete it or use another "
+                                  "--work") from None
+        changed = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+        if changed:
+            what = ", ".join(f"{k} {a!r} then, {b!r} now" for k, (a, b) in changed.items())
+            raise DataFormatError(work, f"its clips were extracted with other settings ({what}); rerun with the "
+                                  "same ones, or give another --work (or delete this folder) to extract again")
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(settings, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
 def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str | Path | None = None,
                    work_dir: str | Path | None = None, persons: int = 1, mirrored: bool = False, hfov: float = 70.0,
                    test_fraction: float = 0.25, seed: int = 0, normalization: str = "reference",
                    hand_options: dict | None = None, shard: tuple[int, int] = (1, 1), workers: int | None = None,
-                   extractor_options: dict | None = None, overwrite: bool = False, progress: bool = True
-                   ) -> PrepareReport:
+                   extractor_options: dict | None = None, overwrite: bool = False, progress: bool = True,
+                   fps: float | None = None) -> PrepareReport:
     """A folder of class folders (or a ``path,label[,subject]`` CSV) of videos -> a dataset store.
 
     The clips are listed and split first (:mod:`bharnet.data.videos`: every bad input fails before anything is
@@ -272,7 +294,11 @@ def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str |
     shardable (``shard=(k, n)`` extracts the k-th of n parts and writes no store; a last run without a shard
     writes it). The store holds the NTU-25 body and hand tensors of the real pipeline, its class names
     (``info["class_names"]``) and one protocol: ``xsub`` (by subject) or ``random`` (stratified, seeded).
-    Unreadable videos and videos with no person are reported, skipped and counted.
+    Unreadable videos and videos with no person are reported, skipped and counted. ``fps``: extract every k-th
+    frame (``k = round(video fps / fps)``), for videos recorded faster than the camera the model will run
+    on, or to match ``predict --stream --fps``. The extraction settings (persons, mirrored, hfov, fps) are
+    recorded in ``work_dir/settings.json``: a rerun with different ones is refused rather than mixing
+    clips extracted two ways in one store.
     """
     from ..video.extract import extract_dataset
     from .videos import VideoList, list_videos, split_videos
@@ -285,11 +311,14 @@ def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str |
     videos = list_videos(root, list_file)
     split_videos(videos, test_fraction=test_fraction, seed=seed)  # every class splittable, before extracting
     protocol = "xsub" if videos.has_subjects else "random"
+    if fps is not None and not fps > 0:
+        raise ValueError(f"--fps must be positive, got {fps}")
     work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".extract")
+    _check_extraction_settings(work, dict(persons=persons, mirrored=mirrored, hfov=hfov, fps=fps))
     names = {str(e.path): e.name for e in videos.entries}
     extraction = extract_dataset([e.path for e in videos.entries], work, shard=shard, workers=workers or 1,
                                  detector_options=extractor_options, mirrored=mirrored, progress=progress,
-                                 body=dict(max_persons=persons, hfov=hfov), names=names)
+                                 body=dict(max_persons=persons, hfov=hfov, fps=fps), names=names)
     notes = [f"extraction: {extraction.done} clip(s) extracted, {extraction.skipped} already in {work}"]
     failed = [(path, message) for path, message in extraction.failed]
     if shard != (1, 1):
@@ -317,7 +346,7 @@ def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str |
     loader = _VideoLoader(labels, normalization, dict(hand_options or {}))
     info = dict(dataset="videos", source=str(videos.source), class_names=videos.class_names,
                 normalization=normalization, body_layout="ntu_rgbd", hands=True, hand_options=dict(hand_options or {}),
-                persons=persons, mirrored=mirrored, test_fraction=test_fraction, seed=seed,
+                persons=persons, mirrored=mirrored, fps=fps, test_fraction=test_fraction, seed=seed,
                 skipped_files=[m for _, m in videos.skipped])
     report = _write(out, _run(paths, loader, workers or default_workers()), len(paths), (protocol,),
                     lambda name, _protocol: splits[name], len(videos.class_names), info, overwrite, progress,

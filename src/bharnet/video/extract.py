@@ -36,7 +36,7 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
                   skeleton_path: str | Path | None = None, extractor="tracking", mirrored: bool = False,
                   max_frames: int | None = None, raise_no_person: bool = True, body: bool = False,
                   max_persons: int = 1, hfov: float = 70.0, progress: bool = False, start: int = 0,
-                  extractor_options: dict | None = None) -> dict[str, np.ndarray]:
+                  extractor_options: dict | None = None, fps: float | None = None) -> dict[str, np.ndarray]:
     """Detect the two hands in every frame of a video, and with ``body`` the NTU-25 body skeletons.
 
     ``extractor``: ``"tracking"`` (:class:`bharnet.video.TrackingExtractor`, the default: Pose + Hands tracked
@@ -45,6 +45,9 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
     skeleton file when given (NTU; Pose does not run), otherwise MediaPipe Pose (``mirrored`` and
     ``max_persons`` as in :class:`PoseGuide`). Frames are decoded in a second thread. ``start`` skips that
     many frames first (the result's frame 0 is video frame ``start``); ``max_frames`` stops after that many.
+    ``fps``: extract every k-th frame only, ``k = round(source fps / fps)`` (at least 1; the source's rate
+    when it is unknown), for a lower frame rate than the video's; the result's ``fps`` is the source's / k and
+    ``frame_step`` is k.
     ``body=True`` (Pose guide only) also maps Pose to the Kinect layout (:mod:`bharnet.data.pose`; ``hfov``
     is the camera's assumed horizontal field of view) and adds ``body`` ``(F, M, 25, 3)`` metres,
     ``body_color`` ``(F, M, 25, 2)`` pixels and ``body_present`` ``(F, M)``.
@@ -64,7 +67,11 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
 
     video_path = Path(video_path)
     cap = open_video(video_path)
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    source_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    if fps is not None and not fps > 0:
+        cap.release()
+        raise ValueError(f"fps must be positive, got {fps}")
+    step = max(1, round(source_fps / fps)) if fps and source_fps else 1
     if body and skeleton_path is not None:
         raise ValueError("body=True builds the body from MediaPipe Pose; a skeleton file already has one")
     guide = ntu_guide(skeleton_path) if skeleton_path is not None else None
@@ -81,16 +88,16 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
         from tqdm import tqdm
 
         total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) or None
-        bar = tqdm(total=min(total, max_frames) if total and max_frames else total, desc=video_path.name,
+        bar = tqdm(total=min(total, max_frames * step) if total and max_frames else total, desc=video_path.name,
                    unit="frame", dynamic_ncols=True, leave=False)
     for _ in range(start):
         if not cap.grab():  # no decoding: skipping is cheap
             break
-    reader = FrameReader(cap, max_frames=max_frames, name=video_path)
+    reader = FrameReader(cap, max_frames=max_frames, name=video_path, step=step)
     try:
         for frame_index, rgb in reader:
             if bar is not None:
-                bar.update()
+                bar.update(step)
             size = (rgb.shape[1], rgb.shape[0])
             g = None
             if guide is not None:
@@ -125,7 +132,8 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
         raise NoPersonError(video_path, "no person found in any frame")
     result = dict(landmarks=np.stack(out_l), detected=np.stack(out_d), score=np.stack(out_s),
                   anchors=np.stack(out_a).astype(np.float32), person=person,
-                  image_size=np.asarray(size, np.int32), fps=np.float32(fps),
+                  image_size=np.asarray(size, np.int32), fps=np.float32(source_fps / step),
+                  frame_step=np.int32(step),
                   guide=np.asarray("kinect" if guide is not None else "pose"), extractor=np.asarray(kind))
     if max_persons > 1 and guide is None and all(a is not None and a.shape[0] == max_persons for a in all_l):
         result.update(hands_all=np.stack(all_l), detected_all=np.stack(all_d))
@@ -162,6 +170,8 @@ def extract_video_parallel(video_path: str | Path, workers: int, *, min_chunk: i
     video_path = Path(video_path)
     if options.get("max_persons", 1) != 1:
         raise ValueError("parallel extraction handles one person; use extract_video for two")
+    if options.get("fps"):
+        raise ValueError("parallel extraction reads every frame; use extract_video for a lower fps")
     cap = open_video(video_path)
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     cap.release()

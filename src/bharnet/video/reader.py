@@ -59,15 +59,20 @@ class FrameReader:
             consumer then works on recent frames rather than falling behind). :attr:`dropped` counts them.
         realtime_fps: pace a *file* as a live source would deliver it (frames at this rate; 0: as fast as
             decoding goes). With ``drop``, this is how a stream from a file measures whether it keeps up.
-        max_frames: stop after this many frames.
+        max_frames: stop after this many frames (of those read: with ``step``, source frames / step).
+        step: read every ``step``-th frame only (the others are grabbed, not decoded: a lower frame rate
+            costs less decoding too).
 
-    ``index`` is the frame's position in the source, so dropped frames leave gaps. The frames are RGB uint8
-    ``(H, W, 3)``. Decoding errors end the iteration; :attr:`error` keeps the exception, if any.
+    ``index`` is the frame's position in the source, so dropped and stepped-over frames leave gaps. The frames
+    are RGB uint8 ``(H, W, 3)``. Decoding errors end the iteration; :attr:`error` keeps the exception, if any.
     """
 
     def __init__(self, cap, *, maxsize: int = 8, drop: bool = False, realtime_fps: float = 0.0,
-                 max_frames: int | None = None, name: str | Path = "video"):
+                 max_frames: int | None = None, name: str | Path = "video", step: int = 1):
+        if step < 1:
+            raise ValueError(f"step must be at least 1, got {step}")
         self.cap, self.drop, self.realtime_fps, self.max_frames = cap, drop, realtime_fps, max_frames
+        self.step = step
         self.name = str(name)
         self.dropped = 0
         self.decoded = 0
@@ -99,14 +104,21 @@ class FrameReader:
         import cv2
 
         start = time.perf_counter()
-        index = 0
+        index = read = 0
         try:
-            while not self._stop.is_set() and (self.max_frames is None or index < self.max_frames):
+            while not self._stop.is_set() and (self.max_frames is None or read < self.max_frames):
                 if self.realtime_fps > 0:
                     wait = start + index / self.realtime_fps - time.perf_counter()
                     if wait > 0:
                         time.sleep(wait)
                 t = time.perf_counter()
+                if index % self.step:
+                    ok = self.cap.grab()
+                    self.decode_seconds += time.perf_counter() - t
+                    if not ok:
+                        break
+                    index += 1
+                    continue
                 ok, bgr = self.cap.read()
                 if not ok:
                     break
@@ -115,6 +127,7 @@ class FrameReader:
                 self.decoded += 1
                 self._put((index, rgb))
                 index += 1
+                read += 1
         except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread
             self.error = e
         finally:
