@@ -208,6 +208,8 @@ def test_prepare_videos_end_to_end_with_the_extractor_mocked(tmp_path, fake_extr
     text = report.format()
     assert "broken.mp4: cannot decode this video" in text and "noperson.mp4: no person found in any frame" in text
     assert "notes.txt: not a video file" in text
+    assert "skipped 2 clip(s) (unreadable, or nobody in them)" in text
+    assert "5 clip(s) extracted, 0 already in" in text and "1 with nobody in them, 1 unreadable" in text
     body = store.frames("body", 0)
     assert body.shape[1:] == (2, 25, 3) and store.frames("hands", 0).shape[1:] == (2, 21, 3)
     # resumable: a rerun extracts nothing again

@@ -35,6 +35,7 @@ class PrepareReport:
     excluded: int = 0
     splits: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    failed_what: str = "malformed file(s)"  # what ``failed`` holds, for the report's line
 
     def format(self) -> str:
         lines = [f"wrote {self.written} samples to {self.store}"]
@@ -43,7 +44,7 @@ class PrepareReport:
         for protocol, counts in self.splits.items():
             lines.append(f"  {protocol}: train {counts.get('train', 0)}, test {counts.get('test', 0)}")
         if self.failed:
-            lines.append(f"skipped {len(self.failed)} malformed file(s):")
+            lines.append(f"skipped {len(self.failed)} {self.failed_what}:")
             lines.extend(f"  {msg}" for _, msg in self.failed[:20])
             if len(self.failed) > 20:
                 lines.append(f"  ... and {len(self.failed) - 20} more")
@@ -259,6 +260,9 @@ def _has_person(path: Path) -> bool:
         return False
 
 
+_VIDEOS_FAILED = "clip(s) (unreadable, or nobody in them)"
+
+
 def _check_extraction_settings(work: Path, settings: dict) -> None:
     """Record the extraction settings in ``work/settings.json``, or check them against a previous run's."""
     path = work / "settings.json"
@@ -319,10 +323,12 @@ def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str |
     extraction = extract_dataset([e.path for e in videos.entries], work, shard=shard, workers=workers or 1,
                                  detector_options=extractor_options, mirrored=mirrored, progress=progress,
                                  body=dict(max_persons=persons, hfov=hfov, fps=fps), names=names)
-    notes = [f"extraction: {extraction.done} clip(s) extracted, {extraction.skipped} already in {work}"]
+    notes = [f"extraction: {extraction.done} clip(s) extracted, {extraction.skipped} already in {work}"
+             + (f", {len(extraction.no_person)} with nobody in them" if extraction.no_person else "")
+             + (f", {len(extraction.failed)} unreadable" if extraction.failed else "")]
     failed = [(path, message) for path, message in extraction.failed]
     if shard != (1, 1):
-        report = PrepareReport(store=out, failed=failed, notes=notes + [
+        report = PrepareReport(store=out, failed=failed, failed_what=_VIDEOS_FAILED, notes=notes + [
             f"shard {shard[0]}/{shard[1]} extracted; run every shard, then once without --shard to write {out}"])
         return report
     # the split is drawn over the clips that gave a person, so that a clip lost to extraction does not
@@ -352,6 +358,7 @@ def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str |
                     lambda name, _protocol: splits[name], len(videos.class_names), info, overwrite, progress,
                     "prepare videos")
     report.failed = failed + report.failed
+    report.failed_what = _VIDEOS_FAILED
     report.notes = notes + [f"skipped (not a video): {m}" for _, m in videos.skipped] + report.notes
     missing = [c for c, n in report.splits[protocol].items() if n == 0]
     if missing:

@@ -377,6 +377,6 @@ def extract_dataset(videos: Iterable[str | Path], out_dir: str | Path, *, skelet
             pool.close()
             pool.join()
     report.seconds = time.perf_counter() - t0
-    for _, message in report.failed:
-        log.warning("%s", message)
+    for _, message in report.failed:  # for library callers; the commands print the report instead
+        log.info("%s", message)
     return report
