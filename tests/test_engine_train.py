@@ -199,3 +199,16 @@ def test_two_phase_dual_stream_run_reports_every_branch(tmp_path):
     assert extra["preprocessing"] == {"hand_normalization": "palm", "hand_missing": "zero"}
     spec = Predictor(ckpt).spec
     assert (spec.hand_normalization, spec.hand_missing) == ("palm", "zero")
+
+
+def test_persistent_loader_workers_train_exactly_as_the_main_process(tmp_path):
+    """Worker processes live for the whole run (a respawn per epoch doubled a small run's time); the epoch still
+    reaches their augmentation through the sampler's keys, so the weights equal a run without workers."""
+    runs = {}
+    for workers in (0, 2):
+        cfg = tiny_config(tmp_path, data__num_workers=workers, trainer__epochs=2)
+        assert main(["train", "-c", str(cfg), f"name=w{workers}"]) == 0
+        runs[workers] = weights(tmp_path / "runs" / f"w{workers}" / "last.pt")
+    assert runs[0].keys() == runs[2].keys()
+    for key in runs[0]:
+        assert torch.equal(runs[0][key], runs[2][key]), key

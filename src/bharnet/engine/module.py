@@ -103,7 +103,7 @@ class SkeletonDataModule(L.LightningDataModule):
         workers = int(self.cfg["num_workers"])
         return DataLoader(_EpochDataset(dataset), batch_size=batch_size,
                           sampler=EpochSampler(len(dataset), self.seed, shuffle), num_workers=workers,
-                          persistent_workers=False, drop_last=False, pin_memory=torch.cuda.is_available())
+                          persistent_workers=workers > 0, drop_last=False, pin_memory=torch.cuda.is_available())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.cfg["batch_size"], True)
