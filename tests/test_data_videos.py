@@ -342,3 +342,38 @@ def test_init_config_then_train(tmp_path, fake_extractor, capsys):
     assert main(["train", "-c", str(cfg), "trainer.epochs=1", "trainer.progress=false",
                  f"out_dir={tmp_path / 'runs'}", "data.num_workers=0", "model.args.base_channels=8"]) == 0
     assert (tmp_path / "runs" / "mine" / "best.pt").is_file()
+
+
+def test_the_trial_set_tool_makes_a_listable_set_and_each_bad_case_fails_as_documented(tmp_path):
+    """tools/make_action_videos.py (the tutorial's trial): five classes of readable clips, and bad-input cases
+    that `prepare videos` refuses (before extracting) with the messages docs/tutorial.md shows."""
+    import importlib.util
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location(
+        "make_action_videos", Path(__file__).resolve().parents[1] / "tools" / "make_action_videos.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    frames = [np.full((48, 64, 3), 6 * i, np.uint8) for i in range(40)]  # a brightness ramp: the time order
+    assert tool.make_set(frames, 30.0, tmp_path / "videos", clips=2, length=8) == 10
+    videos = list_videos(tmp_path / "videos")
+    assert videos.class_names == sorted(tool.TRANSFORMS) and len(videos.entries) == 10
+    assert [m for _, m in videos.skipped] == [f"{tmp_path / 'videos' / 'forward' / 'notes.txt'}: not a video file "
+                                              "(suffix .txt); skipped"]
+    reversed_clip = cv2.VideoCapture(str(tmp_path / "videos" / "reversed" / "clip1.avi"))
+    levels = []
+    while (got := reversed_clip.read())[0]:
+        levels.append(int(got[1][..., 0].mean()))
+    assert len(levels) == 8 and all(a > b for a, b in zip(levels, levels[1:]))  # played backwards
+    bad = tool.make_bad(frames, 30.0, tmp_path / "bad", length=8)
+    with pytest.raises(DataFormatError, match=r"class folder\(s\) with no video: clap \(0 clips"):
+        list_videos(bad[0])
+    with pytest.raises(DataFormatError, match=r"fewer than 2 clips.*clap \(1 clip\)"):
+        split_videos(list_videos(bad[1]))
+    junk = list_videos(bad[2])
+    assert len(junk.entries) == 5 and any("readme.txt" in m for _, m in junk.skipped)  # c.mp4 fails at extraction
+    with pytest.raises(DataFormatError, match=r"3 listed video\(s\) do not exist .*line 2: clips/wave1.mp4"):
+        list_videos(list_file=bad[4])
