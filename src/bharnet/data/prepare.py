@@ -279,9 +279,7 @@ def _check_extraction_settings(work: Path, settings: dict) -> None:
                                   "same ones, or give another --work (or delete this folder) to extract again")
         return
     work.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(settings, indent=1) + "\n")
-    os.replace(tmp, path)
+    path.write_text(json.dumps(settings, indent=1) + "\n")  # a torn write reads back as "not readable" above
 
 
 def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str | Path | None = None,

@@ -57,10 +57,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
 @guarded(lambda args: "predict", "nothing was written")
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..video import filter_native_logs
-    from .predict import Predictor, is_no_action, predict_video, stream
+    from .predict import Predictor, check_min_confidence, predict_video, stream
 
     filter_native_logs(args.verbose)
-    is_no_action([], args.min_confidence)  # a probability, checked before anything is loaded
+    check_min_confidence(args.min_confidence)  # before anything is loaded
     predictors = [Predictor(path, threads=args.threads) for path in args.ckpt]
     for path, predictor in zip(args.ckpt, predictors):
         streams = ", ".join(f"{k} {tuple(v)}" for k, v in predictor.spec.streams.items())

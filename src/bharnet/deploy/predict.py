@@ -263,11 +263,16 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 NO_ACTION = "no action"
 
 
-def is_no_action(top: list[tuple[str, float]], min_confidence: float) -> bool:
-    """Whether a window's answer is "no action": its best class's probability is under ``min_confidence``."""
+def check_min_confidence(min_confidence: float) -> float:
+    """``min_confidence`` if it is a probability, else a ValueError naming ``--min-confidence``."""
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"--min-confidence must be a probability in [0, 1], got {min_confidence}")
-    return bool(top) and top[0][1] < min_confidence
+    return min_confidence
+
+
+def is_no_action(top: list[tuple[str, float]], min_confidence: float) -> bool:
+    """Whether a window's answer is "no action": its best class's probability is under ``min_confidence``."""
+    return bool(top) and top[0][1] < check_min_confidence(min_confidence)
 
 
 @dataclass
@@ -462,7 +467,8 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
         ext.close()
         cap.release()
         raise
-    reader = FrameReader(cap, maxsize=queue_size, drop=realtime, max_frames=max_frames, name=source,
+    reader = FrameReader(cap, maxsize=queue_size, drop=realtime, name=source, step=every,
+                         max_frames=-(-max_frames // every) if max_frames else None,  # source frames -> read
                          realtime_fps=src_fps if realtime and not camera else 0.0)
     persons, lms, det, cost = (deque(maxlen=slots) for _ in range(4))
     pool = ThreadPoolExecutor(1, thread_name_prefix="bharnet-model")
@@ -481,8 +487,6 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
 
     try:
         for index, rgb in reader:
-            if index % every:
-                continue
             arrived = time.perf_counter()
             size = (rgb.shape[1], rgb.shape[0])
             res = ext(rgb)

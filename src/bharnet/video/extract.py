@@ -65,12 +65,11 @@ def extract_video(video_path: str | Path, detector: HandDetector | None = None, 
     """
     import cv2
 
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
     video_path = Path(video_path)
     cap = open_video(video_path)
     source_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-    if fps is not None and not fps > 0:
-        cap.release()
-        raise ValueError(f"fps must be positive, got {fps}")
     step = max(1, round(source_fps / fps)) if fps and source_fps else 1
     if body and skeleton_path is not None:
         raise ValueError("body=True builds the body from MediaPipe Pose; a skeleton file already has one")
