@@ -6,10 +6,10 @@
 >>> out = model(body, hand)                 # out.logits (2, 120), out.branches {...}
 >>> loss = bharnet.BHaRNetLoss()(out, torch.tensor([3, 70]))
 """
-from .checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from .graphs import Layout, get_layout, list_layouts
 from .losses import BHaRNetLoss
-from .models import ModelOutput, create_backbone, create_model, list_backbones, list_models
+from .models import ModelOutput, create_backbone, create_model, list_backbones, list_models, load_checkpoint
 from .profiler import Profile, profile_model
 
 __version__ = "0.1.0"

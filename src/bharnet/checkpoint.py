@@ -8,7 +8,8 @@ A checkpoint is a ``torch.save`` file holding only tensors and plain containers:
 
 It is read with ``torch.load(weights_only=True)``, PyTorch's restricted unpickler: a file that
 tries to construct any other object (e.g. call ``os.system``) is rejected with
-:class:`CheckpointError` before anything runs.
+:class:`CheckpointError` before anything runs. This module is the file format alone; rebuilding a model from a
+checkpoint's recipe is :func:`bharnet.models.load_checkpoint` (it needs the model registry).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "state_dict_of"]
+__all__ = ["CheckpointError", "save_checkpoint", "read_checkpoint", "state_dict_of"]
 
 FORMAT = "bharnet-checkpoint"
 VERSION = 1
@@ -98,30 +99,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         if data and all(isinstance(v, torch.Tensor) for v in data.values()):
             return {"format": None, "model": None, "state_dict": data, "extra": {}}
     raise CheckpointError(f"{path}: no state dict found in this file")
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, strict: bool = True) -> nn.Module:
-    """Load weights into ``model``, or rebuild the model from the checkpoint's recipe when ``model``
-    is None. The checkpoint's ``extra`` dict is attached to the result as ``checkpoint_extra``."""
-    from .models import create_model
-
-    data = read_checkpoint(path)
-    if model is None:
-        config = data.get("model")
-        if not config:
-            raise CheckpointError(f"{path}: the checkpoint does not say how to build its model; "
-                                  f"pass model= to load it into one")
-        try:
-            model = create_model(config["name"], **config.get("kwargs", {}))
-        except (TypeError, ValueError) as e:
-            raise CheckpointError(f"{path}: the checkpoint's model recipe does not build with this bharnet: {e}"
-                                  ) from None
-    try:
-        model.load_state_dict(data["state_dict"], strict=strict)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {e}") from None
-    model.checkpoint_extra = data.get("extra", {})
-    return model
 
 
 def state_dict_of(source: str | os.PathLike | nn.Module | Any) -> dict[str, torch.Tensor]:

@@ -23,12 +23,10 @@ import math
 
 import numpy as np
 
-from .ntu import NUM_JOINTS, SkeletonSequence, parse_name
-from .sample import Sample
-
-__all__ = ["AGCN_FRAMES", "agcn_energy", "agcn_bodies", "agcn_normalize", "agcn_rotation", "agcn_sample"]
+__all__ = ["AGCN_FRAMES", "agcn_energy", "agcn_bodies", "agcn_normalize", "agcn_rotation"]
 
 AGCN_FRAMES = 300
+_JOINTS = 25  # Kinect v2
 _MAX_LISTED = 4  # bodies read per frame (Kinect lists at most 6; the release reads 4)
 
 
@@ -38,12 +36,15 @@ def agcn_energy(body: np.ndarray) -> float:
     return float(sum(valid[..., k].std() for k in range(3))) if len(valid) else 0.0
 
 
-def agcn_bodies(seq: SkeletonSequence, num_bodies: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Step 1: ``(T_file, num_bodies, 25, 3)`` joints and ``(T_file, num_bodies, 25, 2)`` colour pixels by list
+def agcn_bodies(seq, num_bodies: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 1 on ``seq``, a parsed file (:class:`bharnet.data.ntu.SkeletonSequence`; not imported, as the NTU
+    reader builds its 2s-AGCN samples from these steps: :func:`bharnet.data.ntu.agcn_sample`).
+
+    Returns ``(T_file, num_bodies, 25, 3)`` joints and ``(T_file, num_bodies, 25, 2)`` colour pixels by list
     place, the ``num_bodies`` most energetic of the first four, and the order in which they were chosen."""
     frames = seq.num_frames
-    joints = np.zeros((_MAX_LISTED, frames, NUM_JOINTS, 3), np.float64)
-    colors = np.zeros((_MAX_LISTED, frames, NUM_JOINTS, 2), np.float32)
+    joints = np.zeros((_MAX_LISTED, frames, _JOINTS, 3), np.float64)
+    colors = np.zeros((_MAX_LISTED, frames, _JOINTS, 2), np.float32)
     for track in seq.bodies:
         if track.slots is None:
             raise ValueError(f"{seq.path}: the 2s-AGCN preprocessing needs each body's place in its frames' lists "
@@ -118,19 +119,3 @@ def agcn_normalize(joints: np.ndarray, frames: int = AGCN_FRAMES, z_bone: tuple[
             if s[p].sum() != 0:
                 s[p] = (s[p].astype(np.float64) @ matrix.T).astype(np.float32)
     return s.transpose(1, 0, 2, 3), source.T
-
-
-def agcn_sample(seq: SkeletonSequence) -> Sample:
-    """A parsed ``.skeleton`` file (or an ``extract-body`` file) through the whole 2s-AGCN preprocessing: body
-    ``(300, 2, 25, 3)``, with ``body_color`` and ``video_frame`` extras aligned to the output frames."""
-    joints, colors, order = agcn_bodies(seq)
-    body, source = agcn_normalize(joints)
-    taken = np.clip(source, 0, None)
-    colors = np.stack([colors[taken[:, p], p] * (source[:, p] >= 0)[:, None, None] for p in range(body.shape[1])],
-                      1).astype(np.float32)
-    info = parse_name(seq.name)
-    actors = int((np.abs(joints).sum(axis=(0, 2, 3)) > 0).sum())
-    meta = dict(info, actors=actors, video_frames=seq.num_frames, preprocessing="2s-agcn",
-                bodies=[int(b) for b in order])
-    return Sample(name=seq.name, label=info["label"], body=body, meta=meta,
-                  extras=dict(body_color=colors, video_frame=taken[:, 0].astype(np.int32)))

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .agcn import agcn_bodies, agcn_normalize
 from .sample import DataFormatError, Sample
 
 __all__ = ["NORMALIZATIONS", "BodyTrack", "SkeletonSequence", "read_skeleton", "parse_name", "read_name_list",
-           "denoise",
-           "assemble_actors", "center_on_spine", "pyskl_normalize", "to_sample", "iter_samples", "split_of",
-           "SPLITS", "NUM_JOINTS"]
+           "denoise", "assemble_actors", "center_on_spine", "pyskl_normalize", "to_sample", "agcn_sample",
+           "iter_samples", "split_of", "SPLITS", "NUM_JOINTS"]
 
 NUM_JOINTS = 25
 NORMALIZATIONS = ("reference", "pyskl", "2s-agcn")  # see to_sample
@@ -437,8 +437,6 @@ def to_sample(seq: SkeletonSequence, *, single_actor: str = "zeros", normalizati
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if normalization == "2s-agcn":
-        from .agcn import agcn_sample  # built on this module's reader
-
         return agcn_sample(seq)
     joints, colors, video_frame, actors = assemble_actors(seq, exact_intervals=exact_intervals)
     if normalization == "reference":
@@ -452,6 +450,22 @@ def to_sample(seq: SkeletonSequence, *, single_actor: str = "zeros", normalizati
     meta = dict(info, actors=actors, video_frames=seq.num_frames)
     return Sample(name=seq.name, label=info["label"], body=joints, meta=meta,
                   extras=dict(body_color=colors, video_frame=video_frame.astype(np.int32)))
+
+
+def agcn_sample(seq: SkeletonSequence) -> Sample:
+    """A parsed ``.skeleton`` file (or an ``extract-body`` file) through the whole 2s-AGCN preprocessing: body
+    ``(300, 2, 25, 3)``, with ``body_color`` and ``video_frame`` extras aligned to the output frames."""
+    joints, colors, order = agcn_bodies(seq)
+    body, source = agcn_normalize(joints)
+    taken = np.clip(source, 0, None)
+    colors = np.stack([colors[taken[:, p], p] * (source[:, p] >= 0)[:, None, None] for p in range(body.shape[1])],
+                      1).astype(np.float32)
+    info = parse_name(seq.name)
+    actors = int((np.abs(joints).sum(axis=(0, 2, 3)) > 0).sum())
+    meta = dict(info, actors=actors, video_frames=seq.num_frames, preprocessing="2s-agcn",
+                bodies=[int(b) for b in order])
+    return Sample(name=seq.name, label=info["label"], body=body, meta=meta,
+                  extras=dict(body_color=colors, video_frame=taken[:, 0].astype(np.int32)))
 
 
 def split_of(name: str, protocol: str) -> str:

@@ -15,7 +15,7 @@ __all__ = ["add_deploy_parsers"]
 
 @guarded(lambda args: "export", "nothing was written")
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..checkpoint import load_checkpoint
+    from ..models import load_checkpoint
     from .export import export_onnx, export_torchscript, select_part
 
     if not args.onnx and not args.torchscript:

@@ -232,7 +232,7 @@ class Predictor:
             self.outputs = [o.name for o in self.session.get_outputs()]
             self.provenance = None
         else:
-            from ..checkpoint import load_checkpoint
+            from ..models import load_checkpoint
 
             self.model = load_checkpoint(self.source).eval()
             extra = self.model.checkpoint_extra

@@ -29,8 +29,9 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import save_checkpoint
 from ..data.classes import class_names, resolve_subset
+from ..models import load_checkpoint
 from .config import dump_config
 from .metrics import accuracy_report, format_report, plot_confusion, save_scores
 from .module import BHaRNetModule, SkeletonDataModule

@@ -20,16 +20,18 @@ A model built here remembers how (``model.bharnet_config``), which is what lets
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
+from ..checkpoint import CheckpointError, read_checkpoint
 from .backbones import create_backbone
 from .bharnet import BHaRNetE, BHaRNetP, CrossAttentionNet, DualStream, Expert
 
-__all__ = ["create_model", "list_models", "register_model", "model_info"]
+__all__ = ["create_model", "load_checkpoint", "list_models", "register_model", "model_info"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,28 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
                         f"accepted: {', '.join(accepted)}")
     model = entry.builder(**kwargs)
     model.bharnet_config = {"name": name, "kwargs": dict(kwargs)}
+    return model
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, strict: bool = True) -> nn.Module:
+    """Load weights into ``model``, or rebuild the model from the checkpoint's recipe when ``model``
+    is None. The checkpoint's ``extra`` dict is attached to the result as ``checkpoint_extra``."""
+    data = read_checkpoint(path)
+    if model is None:
+        config = data.get("model")
+        if not config:
+            raise CheckpointError(f"{path}: the checkpoint does not say how to build its model; "
+                                  f"pass model= to load it into one")
+        try:
+            model = create_model(config["name"], **config.get("kwargs", {}))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: the checkpoint's model recipe does not build with this bharnet: {e}"
+                                  ) from None
+    try:
+        model.load_state_dict(data["state_dict"], strict=strict)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit {type(model).__name__}: {e}") from None
+    model.checkpoint_extra = data.get("extra", {})
     return model
 
 
