@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from .utils.files import atomic_path
 
 __all__ = ["CheckpointError", "save_checkpoint", "read_checkpoint", "state_dict_of"]
 
@@ -34,7 +35,7 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model``'s weights and build recipe to ``path`` atomically (temp file + rename).
+    """Write ``model``'s weights and build recipe to ``path`` atomically (:func:`bharnet.utils.files.atomic_path`).
 
     ``extra`` must hold plain data (numbers, strings, lists, dicts, tensors).
     """
@@ -43,18 +44,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, extra: dict[str, 
     payload = {"format": FORMAT, "version": VERSION, "model": config,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "extra": extra or {}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        umask = os.umask(0)  # mkstemp made the file private; give it the permissions open() would
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -11,11 +11,11 @@ are still importable from here (``bharnet.data.hands.extract_video`` and the res
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_path
 from .sample import DataFormatError, NoPersonError, Sample, VideoError
 from .transforms import prenormalize_2d
 
@@ -50,19 +50,9 @@ _HAND_KEYS = {"landmarks": 4, "detected": 2, "score": 2, "anchors": 4, "person":
 
 
 def save_hands(path: str | Path, result: dict[str, np.ndarray]) -> None:
-    """Write one video's result atomically (a temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **result)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Write one video's result atomically (:func:`bharnet.utils.files.atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **result)
 
 
 def load_hands(path: str | Path) -> dict[str, np.ndarray]:

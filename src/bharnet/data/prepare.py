@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import write_text_atomic
 from . import ntu, ucla
 from .sample import DataFormatError, Sample
 from .store import StoreWriter
@@ -278,8 +279,7 @@ def _check_extraction_settings(work: Path, settings: dict) -> None:
             raise DataFormatError(work, f"its clips were extracted with other settings ({what}); rerun with the "
                                   "same ones, or give another --work (or delete this folder) to extract again")
         return
-    work.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(settings, indent=1) + "\n")  # a torn write reads back as "not readable" above
+    write_text_atomic(path, json.dumps(settings, indent=1) + "\n")
 
 
 def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str | Path | None = None,

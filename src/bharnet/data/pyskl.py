@@ -42,9 +42,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import pickle
-import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -52,6 +50,8 @@ from typing import Any
 import numpy as np
 
 from bharnet.data.sample import DataFormatError, Sample
+
+from ..utils.files import write_bytes_atomic
 
 __all__ = ["ALLOWED_GLOBALS", "RestrictedUnpickler", "load", "save", "to_samples", "from_samples", "splits"]
 
@@ -388,8 +388,8 @@ def load(path: str | Path) -> dict:
 
 
 def save(path: str | Path, annotations: list[dict] | Mapping, split: Mapping[str, Iterable[str]] | None = None) -> None:
-    """Write a pyskl annotation pickle (protocol 4) atomically: a temporary file in the same directory,
-    then ``os.replace``. ``annotations`` is a list of annotation dicts, or the whole dict from
+    """Write a pyskl annotation pickle (protocol 4) atomically (:func:`bharnet.utils.files.atomic_path`).
+    ``annotations`` is a list of annotation dicts, or the whole dict from
     :func:`load` / :func:`from_samples` (whose ``split`` is used unless ``split`` is given). The data
     is checked first, and only what :func:`load` accepts is written, so a saved file always loads.
     """
@@ -410,17 +410,7 @@ def save(path: str | Path, annotations: list[dict] | Mapping, split: Mapping[str
         raise DataFormatError(path, f"cannot save: {e}") from None
     payload = io.BytesIO()
     pickle.dump(data, payload, protocol=_PROTOCOL)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, payload.getbuffer())
 
 
 # ---------------------------------------------------------------------------------------------- samples

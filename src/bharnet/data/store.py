@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import write_text_atomic
 from .sample import DataFormatError, Sample
 
 __all__ = ["DatasetStore", "StoreWriter", "write_store", "StoreError", "FORMAT_VERSION"]
@@ -174,9 +175,7 @@ class StoreWriter:
         manifest = dict(format="bharnet-store", version=FORMAT_VERSION, num_samples=len(self._names),
                         num_frames=self._frames, num_classes=num_classes, protocols=list(self.protocols),
                         files=files, info=self.info)
-        tmp = self.partial / "manifest.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1))
-        os.replace(tmp, self.partial / "manifest.json")
+        write_text_atomic(self.partial / "manifest.json", json.dumps(manifest, indent=1))
         if self.path.exists():
             shutil.rmtree(self.path)
         os.replace(self.partial, self.path)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from ..models.bharnet import BHaRNetE, Expert, _DualBase
 from ..models.rgb import ROI_SIZE, BHaRNetM
+from ..utils.files import atomic_path
 
 __all__ = ["PARTS", "select_part", "input_specs", "ExportResult", "export_onnx", "export_torchscript",
            "onnx_session", "require_onnxruntime"]
@@ -171,7 +172,6 @@ class _Export:
     @classmethod
     def of(cls, model: nn.Module, path: str | Path, batch_size: int, check_batch: int, seed: int) -> _Export:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         specs = input_specs(model)
         wrapper, branches = _wrap(_prepared(model), specs)
         check_inputs = _example(specs, check_batch, seed + 1)
@@ -181,13 +181,8 @@ class _Export:
         return cls(path, specs, wrapper, ["logits", *(f"logits_{b}" for b in branches)],
                    _example(specs, batch_size, seed), check_inputs, reference)
 
-    @property
-    def tmp(self) -> Path:
-        return self.path.with_name(f".{self.path.name}.tmp")
-
     def result(self, got: list | None) -> ExportResult:
-        """Move the written file into place and compare ``got`` (the exported outputs) with PyTorch."""
-        self.tmp.replace(self.path)
+        """Compare ``got`` (the exported file's outputs) with PyTorch."""
         result = ExportResult(self.path, {k: ("N", *v) for k, v in self.specs.items()}, self.outputs,
                               seconds=time.perf_counter() - self.start)
         if got is not None:
@@ -208,16 +203,17 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = 17, check: b
     """
     job = _Export.of(model, path, batch_size, check_batch, seed)
     axes = {name: {0: "batch"} for name in [*job.specs, *job.outputs]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
-        torch.onnx.export(job.wrapper, job.example, str(job.tmp), input_names=list(job.specs),
-                          output_names=job.outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
-    if metadata:
-        _add_metadata(job.tmp, metadata)
     got = None
-    if check:
-        session = onnx_session(job.tmp)
-        got = session.run(job.outputs, {name: x.numpy() for name, x in zip(job.specs, job.check_inputs)})
+    with atomic_path(job.path) as tmp:  # the file takes its name only once it is complete (and checked)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+            torch.onnx.export(job.wrapper, job.example, str(tmp), input_names=list(job.specs),
+                              output_names=job.outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
+        if metadata:
+            _add_metadata(tmp, metadata)
+        if check:
+            session = onnx_session(tmp)
+            got = session.run(job.outputs, {name: x.numpy() for name, x in zip(job.specs, job.check_inputs)})
     return job.result(got)
 
 
@@ -243,9 +239,10 @@ def export_torchscript(model: nn.Module, path: str | Path, *, check: bool = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(job.wrapper, job.example, check_trace=False)
-    traced.save(str(job.tmp))
     got = None
-    if check:
-        with torch.no_grad():
-            got = [g.numpy() for g in torch.jit.load(str(job.tmp))(*job.check_inputs)]
+    with atomic_path(job.path) as tmp:
+        traced.save(str(tmp))
+        if check:
+            with torch.no_grad():
+                got = [g.numpy() for g in torch.jit.load(str(tmp))(*job.check_inputs)]
     return job.result(got)

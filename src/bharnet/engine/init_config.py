@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_path
+
 __all__ = ["build_init_config", "write_init_config", "MODELS"]
 
 MODELS = {  # model -> (streams, model args beyond the backbone)
@@ -163,13 +165,7 @@ def write_init_config(store: str | Path, out: str | Path, *, overwrite: bool = F
     text, config = build_init_config(store, **options)
     from .config import load_config
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    try:
+    with atomic_path(out) as tmp:
+        tmp.write_text(text)
         load_config(tmp)  # the file must be a valid config before it takes the name
-    except Exception:
-        tmp.unlink()
-        raise
-    os.replace(tmp, out)
     return config

@@ -1,12 +1,12 @@
 """Evaluation: accuracies, score files keyed by sample name, score ensembles, confusion-matrix plots."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from ..data.sample import DataFormatError
+from ..utils.files import atomic_path
 
 __all__ = ["accuracy_report", "save_scores", "load_scores", "ensemble_scores", "plot_confusion",
            "plot_confusion_panels", "format_report"]
@@ -40,14 +40,11 @@ def save_scores(path: str | Path, names: list[str], labels: np.ndarray, scores: 
     """An ``.npz`` (no pickle) with ``names``, ``labels`` and one ``(N, K)`` array per branch (``logits`` = the
     fused output), written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     order = np.argsort(np.asarray(names))
     arrays = {"names": np.asarray(names)[order], "labels": np.asarray(labels, np.int64)[order]}
     arrays.update({f"score_{k}": np.asarray(v, np.float32)[order] for k, v in scores.items()})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
     return path
 
 

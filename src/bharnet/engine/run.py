@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +31,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from ..checkpoint import save_checkpoint
 from ..data.classes import class_names, resolve_subset
 from ..models import load_checkpoint
+from ..utils.files import atomic_path
 from .config import dump_config
 from .metrics import accuracy_report, format_report, plot_confusion, save_scores
 from .module import BHaRNetModule, SkeletonDataModule
@@ -58,14 +58,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     executing pickled code (``torch.load(weights_only=True)``)."""
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         if not Path(path).is_file():

@@ -9,7 +9,6 @@ retries it).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from ..data.roi import SIZE, names_digest
 from ..data.sample import DataFormatError, VideoError
 from ..data.store import DatasetStore
+from ..utils.files import atomic_path
 from . import reader
 from .reader import VIDEO_SUFFIXES
 
@@ -90,10 +90,8 @@ def extract_roi(store: str | Path, videos: str | Path, *, progress: bool = True,
 
     def save_done() -> None:
         images.flush()
-        tmp = folder / ".done.npy.tmp"
-        with open(tmp, "wb") as f:
+        with atomic_path(done_path) as tmp, open(tmp, "wb") as f:
             np.save(f, done)
-        os.replace(tmp, done_path)
 
     try:
         for count, i in enumerate(todo):
