@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..utils.commands import guarded
+from .common import guarded
 
 __all__ = ["add_engine_parsers"]
 
@@ -16,7 +16,7 @@ _guard = guarded(lambda args: args.command, _RESUME_HINT)
 
 def _config(args: argparse.Namespace) -> dict | None:
     """The config with its overrides, or None after printing it (``--print-config``)."""
-    from .config import dump_config, load_config
+    from ..engine.config import dump_config, load_config
 
     config = load_config(args.config, args.overrides)
     if args.print_config:
@@ -30,7 +30,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 0
-    from .run import fit, run_dir
+    from ..engine.run import fit, run_dir
 
     report = fit(config, resume=args.resume, overwrite=args.overwrite)
     if report:
@@ -48,7 +48,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 0
-    from .run import evaluate
+    from ..engine.run import evaluate
 
     report = evaluate(config, args.ckpt, args.out)
     for branch, r in report.items():
@@ -61,7 +61,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 @_guard
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from ..data.classes import resolve_subset
-    from .metrics import accuracy_report, ensemble_scores, save_scores
+    from ..engine.metrics import accuracy_report, ensemble_scores, save_scores
 
     names, labels, fused, info = ensemble_scores(args.scores, args.weights, branch=args.branch,
                                                  softmax=args.softmax, allow_missing=args.allow_missing)
@@ -84,7 +84,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 @guarded(lambda args: "init-config", "nothing was written")
 def cmd_init_config(args: argparse.Namespace) -> int:
-    from .init_config import write_init_config
+    from ..engine.init_config import write_init_config
 
     config = write_init_config(args.store, args.out, overwrite=args.overwrite, model=args.model, device=args.device,
                                init_body=args.init_body, init_hand=args.init_hand, name=args.name)
@@ -97,7 +97,7 @@ def cmd_init_config(args: argparse.Namespace) -> int:
 
 
 def add_engine_parsers(sub: argparse._SubParsersAction) -> None:
-    from .init_config import MODELS
+    from ..engine.init_config import MODELS
 
     p = sub.add_parser("init-config", help="write a training config sized for a store and this machine",
                        description="Write a complete, commented training config for a dataset store (e.g. from "

@@ -34,11 +34,11 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
 def cmd_models(args: argparse.Namespace) -> int:
     import inspect
 
-    from .graphs import get_layout, list_layouts
-    from .models import list_backbones, list_models, model_info
+    from ..graphs import get_layout, list_layouts
+    from ..models import list_backbones, list_models, model_info
 
     if args.pretrained:
-        from .models.pretrained import list_releases
+        from ..models.pretrained import list_releases
 
         print("released checkpoints `bharnet convert SRC --from NAME --out DST.pt` turns into ready models:")
         print(list_releases())
@@ -56,8 +56,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from .models import create_model
-    from .profiler import format_table, paper_table, profile_model
+    from ..models import create_model
+    from ..profiler import format_table, paper_table, profile_model
 
     if args.paper:
         rows = paper_table(backbone=args.backbone or "degcn")
@@ -87,8 +87,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import next_steps, run_demo
-    from .utils.commands import guarded
+    from ..demo import next_steps, run_demo
+    from .common import guarded
 
     @guarded(lambda a: "demo", "run `bharnet demo` again (with the same options) to resume")
     def run(args: argparse.Namespace) -> int:
@@ -113,7 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(prog="bharnet", description="Body-Hand action Recognition Networks.")
     parser.add_argument("--version", action="version", version=f"bharnet {__version__}")
@@ -165,9 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
 
-    from .data.cli import add_data_parser
-    from .deploy.cli import add_deploy_parsers
-    from .engine.cli import add_engine_parsers
+    from .data import add_data_parser
+    from .deploy import add_deploy_parsers
+    from .engine import add_engine_parsers
 
     add_data_parser(sub)
     add_engine_parsers(sub)

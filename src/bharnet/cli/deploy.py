@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..data.transforms import MODALITIES
 from ..models.pretrained import RELEASES
-from ..utils.commands import add_pose_options, guarded
+from .common import add_pose_options, guarded
 
 RELEASE_NAMES = tuple(RELEASES)
 
@@ -15,12 +15,12 @@ __all__ = ["add_deploy_parsers"]
 
 @guarded(lambda args: "export", "nothing was written")
 def cmd_export(args: argparse.Namespace) -> int:
+    from ..deploy.export import export_onnx, export_torchscript, select_part
     from ..models import load_checkpoint
-    from .export import export_onnx, export_torchscript, select_part
 
     if not args.onnx and not args.torchscript:
         raise ValueError("say what to write: --onnx FILE and/or --torchscript FILE")
-    from .predict import read_spec
+    from ..deploy.predict import read_spec
 
     full = load_checkpoint(args.ckpt).eval()
     model = select_part(full, args.part)
@@ -56,8 +56,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 @guarded(lambda args: "predict", "nothing was written")
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..deploy.predict import Predictor, check_min_confidence, predict_video, stream
     from ..video import filter_native_logs
-    from .predict import Predictor, check_min_confidence, predict_video, stream
 
     filter_native_logs(args.verbose)
     check_min_confidence(args.min_confidence)  # before anything is loaded
@@ -107,11 +107,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise
     print(result.format(args.top_k, args.min_confidence))
     if args.sheet:
-        from .render import contact_sheet
+        from ..deploy.render import contact_sheet
 
         print(f"contact sheet: {contact_sheet(result, args.sheet, min_confidence=args.min_confidence)}")
     if args.annotate:
-        from .render import annotate_video
+        from ..deploy.render import annotate_video
 
         print(f"annotated video: {annotate_video(result, args.annotate, args.min_confidence)}")
     return 0
@@ -121,7 +121,7 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
     """Classify one Kinect ``.skeleton`` file (NTU RGB+D) with body-only models."""
     import numpy as np
 
-    from .predict import skeleton_inputs
+    from ..deploy.predict import skeleton_inputs
 
     if not args.skeleton.is_file():
         raise FileNotFoundError(f"--skeleton {args.skeleton}: no such file")
@@ -135,7 +135,7 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
     truth = meta.get("label")
     said = f"; its name says class {truth + 1} ({names[truth]})" if truth is not None and truth < len(names) else ""
     print(f"{args.skeleton}: {meta.get('video_frames', '?')} frames, {meta.get('actors', '?')} body(ies){said}")
-    from .predict import NO_ACTION, is_no_action
+    from ..deploy.predict import NO_ACTION, is_no_action
 
     order = np.argsort(-probs)[:args.top_k]
     if is_no_action([(names[order[0]], float(probs[order[0]]))], args.min_confidence):
@@ -146,7 +146,7 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
 
 
 def _run_stream(args: argparse.Namespace, predictor, stream) -> int:
-    from .predict import NO_ACTION, is_no_action
+    from ..deploy.predict import NO_ACTION, is_no_action
 
     source = str(args.video)
     last = None
