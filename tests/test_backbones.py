@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from bharnet.models import create_backbone
+from bharnet.models import create_backbone, list_backbones
 from bharnet.models.layers import DeformableTemporalConv
 
 # per-block true parameter counts of the released DeGCN (design notes §2.1)
@@ -195,3 +195,11 @@ def test_folded_batch_norms_give_the_eval_output(name):
             plain = backbone(x)
     torch.testing.assert_close(folded, plain, rtol=1e-4, atol=1e-4 * plain.abs().max().item())
     assert not torch.equal(folded, plain)  # the folded path ran (rounding differs)
+
+
+def test_a_backbone_name_registered_twice_is_an_error():
+    from bharnet.models.backbones import register_backbone
+
+    with pytest.raises(ValueError, match="'degcn' registered twice"):
+        register_backbone("degcn")(lambda **kw: None)
+    assert "degcn" in list_backbones()

@@ -5,16 +5,8 @@ import torch
 from conftest import needs_mediapipe, require_shared
 
 import bharnet
-from bharnet.models.rgb import (
-    ROI_JOINTS,
-    BHaRNetM,
-    ResNet18,
-    body_part_weights,
-    load_imagenet_weights,
-    roi_frame_indices,
-    st_roi_image,
-    weight_roi,
-)
+from bharnet.data.roi import ROI_JOINTS, roi_frame_indices, st_roi_image
+from bharnet.models.rgb import BHaRNetM, ResNet18, body_part_weights, load_imagenet_weights, weight_roi
 
 
 def test_resnet18_has_torchvisions_size_and_names():

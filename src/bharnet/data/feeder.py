@@ -191,7 +191,7 @@ class SkeletonDataset(Dataset):
         if "mask" in arrays:
             out["hand_mask"] = torch.from_numpy(np.ascontiguousarray(arrays["mask"][0, :, 0, :]))
         if self.roi is not None:
-            from ..models.rgb import normalize_roi
+            from .roi import normalize_roi
 
             out["roi"] = torch.from_numpy(normalize_roi(np.asarray(self.roi[index])))
         return out

@@ -27,8 +27,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..data.roi import ROI_SIZE
 from ..models.bharnet import BHaRNetE, Expert, _DualBase
-from ..models.rgb import ROI_SIZE, BHaRNetM
+from ..models.rgb import BHaRNetM
 from ..utils.files import atomic_path
 
 __all__ = ["PARTS", "select_part", "input_specs", "ExportResult", "export_onnx", "export_torchscript",

@@ -32,7 +32,7 @@ from ..data.transforms import (
 from ..graphs import get_layout
 
 __all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
-           "predict_video", "window_starts", "read_spec", "skeleton_inputs", "StreamStep", "stream", "open_source"]
+           "predict_video", "window_starts", "read_spec", "skeleton_inputs", "StreamStep", "stream"]
 
 
 @dataclass
@@ -323,7 +323,7 @@ def window_starts(frames: int, window: int, stride: int) -> list[int]:
 
 def roi_inputs(video: str | Path, skeletons: dict[str, np.ndarray], windows: list[tuple[int, int]]) -> np.ndarray:
     """BHaRNet-M's ST-ROI image ``(N, 3, 225, 225)`` of each window ``[start, end)``, read from the video."""
-    from ..models.rgb import roi_frame_indices, st_roi_image
+    from ..data.roi import roi_frame_indices, st_roi_image
     from ..video.roi import read_frames
 
     picks = [[start + p for p in roi_frame_indices(end - start)] for start, end in windows]
@@ -412,21 +412,6 @@ class StreamStep:
         return (1 / self.fps) / per_source_frame if per_source_frame > 0 else float("inf")
 
 
-def open_source(source: str | int):
-    """A cv2 capture for a camera index (``"0"``) or a video file, with a clear error when it fails."""
-    import cv2
-
-    from ..data.sample import VideoError
-
-    camera = isinstance(source, int) or str(source).isdigit()
-    cap = cv2.VideoCapture(int(source) if camera else str(source))
-    if not cap.isOpened():
-        what = f"camera {source}" if camera else str(source)
-        raise VideoError(what, "cannot be opened" + ("" if camera or Path(str(source)).is_file() else
-                                                     " (no such file)"))
-    return cap
-
-
 def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride: int = 16, mirrored: bool = False,
            max_persons: int = 1, top_k: int = 3, max_frames: int | None = None, detector=None, hfov: float = 70.0,
            extractor: str = "tracking", fps: float | None = None, realtime: bool | None = None,
@@ -451,10 +436,11 @@ def stream(source: str | int, predictor: Predictor, *, window: int = 64, stride:
 
     from ..data.pose import ntu_from_video
     from ..video import FrameReader, make_extractor
+    from ..video.reader import open_video
 
     camera = isinstance(source, int) or str(source).isdigit()
     realtime = camera if realtime is None else realtime
-    cap = open_source(source)
+    cap = open_video(source)
     src_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
     every = max(1, round(src_fps / fps)) if fps else 1
     slots = max(1, -(-window // every))  # extracted frames per window

@@ -90,9 +90,9 @@ def frame_labels(windows, frames: int, min_confidence: float = 0.0) -> list[str 
 
 
 def _frames(video: Path):
-    import cv2
+    from ..video.reader import open_video
 
-    cap = cv2.VideoCapture(str(video))
+    cap = open_video(video)
     try:
         while True:
             ok, bgr = cap.read()

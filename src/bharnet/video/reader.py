@@ -15,10 +15,17 @@ from ..data.videos import VIDEO_SUFFIXES
 __all__ = ["FrameReader", "open_video", "read_frames", "VIDEO_SUFFIXES"]
 
 
-def open_video(path: Path):
-    """An opened ``cv2.VideoCapture`` of a video file, or a :class:`VideoError` naming the file."""
+def open_video(source: str | Path | int):
+    """An opened ``cv2.VideoCapture`` of a video file or a camera (an index: ``0`` or ``"0"``), or a
+    :class:`VideoError` naming it. The one place a video is opened (extraction, predict, stream, render)."""
     import cv2
 
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        cap = cv2.VideoCapture(int(source))
+        if not cap.isOpened():
+            raise VideoError(f"camera {source}", "cannot be opened")
+        return cap
+    path = Path(source)
     if not path.is_file():
         raise VideoError(path, "no such video file")
     cap = cv2.VideoCapture(str(path))

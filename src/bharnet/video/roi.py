@@ -2,7 +2,7 @@
 
 For every sample it reads the 5 frames MMNet picks from the sample's own frames (their video frame numbers are
 the store's ``video_frame`` field) and crops the body-part patches at the store's ``body_color`` coordinates
-(:func:`bharnet.models.rgb.st_roi_image`), into the store's ``roi/`` folder (:mod:`bharnet.data.roi`). A
+(:func:`bharnet.data.roi.st_roi_image`), into the store's ``roi/`` folder (:mod:`bharnet.data.roi`). A
 sample whose video is missing or unreadable is reported and left black (``done`` stays False, so a rerun
 retries it).
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.roi import SIZE, names_digest
+from ..data.roi import ROI_SIZE as SIZE
+from ..data.roi import names_digest, roi_frame_indices, st_roi_image
 from ..data.sample import DataFormatError, VideoError
 from ..data.store import DatasetStore
 from ..utils.files import atomic_path
@@ -58,7 +59,6 @@ class RoiReport:
 def extract_roi(store: str | Path, videos: str | Path, *, progress: bool = True, limit: int | None = None
                 ) -> RoiReport:
     """Write the ST-ROI image of every sample of ``store`` (see the module docstring)."""
-    from ..models.rgb import roi_frame_indices, st_roi_image
 
     data = DatasetStore(store)
     for key in ("body_color", "video_frame"):

@@ -118,7 +118,11 @@ _BACKBONES: dict[str, Callable[..., GCNBackbone]] = {}
 
 
 def register_backbone(name: str) -> Callable[[Callable[..., GCNBackbone]], Callable[..., GCNBackbone]]:
+    """Register a backbone builder under ``name`` (the rule of :func:`bharnet.models.register_model`: a name
+    registered twice is an error, not a silent replacement)."""
     def deco(fn: Callable[..., GCNBackbone]) -> Callable[..., GCNBackbone]:
+        if name in _BACKBONES:
+            raise ValueError(f"backbone {name!r} registered twice")
         _BACKBONES[name] = fn
         return fn
     return deco
