@@ -35,7 +35,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bharnet.data import synthetic
+from bharnet.datasets import synthetic
 from bharnet.demo import EXPERTS, demo_config, group_table, prepare_store, train_or_reuse
 
 CELLS = ("bone/palm", "joint/palm", "joint/wrist")

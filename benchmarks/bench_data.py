@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bharnet.data import hands, ntu
 from bharnet.data.feeder import SkeletonDataset
 from bharnet.data.sample import Sample
 from bharnet.data.store import write_store
+from bharnet.datasets import ntu
+from bharnet.video.extract import extract_video
+from bharnet.video.hands import HandDetector
 
 SAMPLE = "S001C001P001R001A001"
 NTU120_VIDEOS = 114_480
@@ -86,9 +88,9 @@ def bench_feeder(store: Path, workers: int, batches: int, batch_size: int) -> di
 
 
 def bench_hands(video: Path, skeleton: Path) -> dict:
-    detector = hands.HandDetector()
+    detector = HandDetector()
     start, cpu = time.perf_counter(), time.process_time()
-    result = hands.extract_video(video, detector, skeleton_path=skeleton)
+    result = extract_video(video, detector, skeleton_path=skeleton)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     detector.close()
     frames = result["landmarks"].shape[0]

@@ -5,8 +5,8 @@ import reference_agcn as ref
 from conftest import require_shared
 from test_data_ntu import standing_body, write_skeleton
 
-from bharnet.data import ntu
-from bharnet.data.agcn import agcn_normalize, agcn_rotation
+from bharnet.datasets import ntu
+from bharnet.datasets.agcn import agcn_normalize, agcn_rotation
 
 
 def _ours(path):

@@ -9,8 +9,8 @@ from conftest import needs_mediapipe
 from test_data_ntu import standing_body, write_skeleton
 
 from bharnet.cli import main
-from bharnet.data import pyskl
 from bharnet.data.store import DatasetStore
+from bharnet.datasets import pyskl
 
 
 @pytest.fixture

@@ -4,8 +4,11 @@ import numpy as np
 import pytest
 from conftest import needs_mediapipe, require_shared
 
-from bharnet.data import hands, ntu
+from bharnet.data import hands
 from bharnet.data.sample import DataFormatError, Sample
+from bharnet.datasets import ntu
+from bharnet.video.extract import extract_dataset, extract_video, parse_shard, shard_items
+from bharnet.video.hands import HandDetector, assign_hands, ntu_guide
 
 SAMPLE = "S001C001P001R001A001"
 
@@ -88,15 +91,15 @@ def test_normalize_hands_wrist_centres_every_hand_and_keeps_the_bones():
 def test_assign_hands_one_to_one():
     anchors = np.array([[[0, 0], [0, -10]], [[100, 0], [100, -10]]], np.float32)
     left, right = fake_hand(2, 0), fake_hand(97, 0)
-    assert hands.assign_hands([right, left], anchors, 50) == (1, 0)
-    assert hands.assign_hands([left], anchors, 50) == (0, -1)
+    assert assign_hands([right, left], anchors, 50) == (1, 0)
+    assert assign_hands([left], anchors, 50) == (0, -1)
     # a hand between the anchors goes to one slot only, never both
-    assert hands.assign_hands([fake_hand(45, 0)], anchors, 60) == (0, -1)
-    assert hands.assign_hands([fake_hand(300, 0)], anchors, 50) == (-1, -1)  # too far: rejected
+    assert assign_hands([fake_hand(45, 0)], anchors, 60) == (0, -1)
+    assert assign_hands([fake_hand(300, 0)], anchors, 50) == (-1, -1)  # too far: rejected
     unknown = anchors.copy()
     unknown[0] = np.nan  # no guide for the left hand
-    assert hands.assign_hands([left, right], unknown, 50) == (-1, 1)
-    assert hands.assign_hands([], anchors, 50) == (-1, -1)
+    assert assign_hands([left, right], unknown, 50) == (-1, 1)
+    assert assign_hands([], anchors, 50) == (-1, -1)
 
 
 def test_save_load_attach(tmp_path):
@@ -138,19 +141,19 @@ def test_load_hands_errors(tmp_path):
 
 def test_shards_are_disjoint_and_cover():
     items = [f"v{i:03d}" for i in range(23)]
-    parts = [hands.shard_items(items[::-1], (k, 4)) for k in range(1, 5)]
+    parts = [shard_items(items[::-1], (k, 4)) for k in range(1, 5)]
     assert sorted(sum(parts, [])) == items
     assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    assert parts[1] == hands.shard_items(items, (2, 4))  # independent of the listing order
-    assert hands.parse_shard("3/16") == (3, 16)
+    assert parts[1] == shard_items(items, (2, 4))  # independent of the listing order
+    assert parse_shard("3/16") == (3, 16)
     for bad in ("0/4", "5/4", "a/b", "3"):
         with pytest.raises(ValueError, match="shard"):
-            hands.parse_shard(bad)
+            parse_shard(bad)
 
 
 def test_ntu_guide_uses_actor_colour_coordinates():
     path = require_shared("ntu", "samples", f"{SAMPLE}.skeleton")
-    guide = hands.ntu_guide(path)
+    guide = ntu_guide(path)
     seq = ntu.read_skeleton(path)
     assert guide.anchors.shape == (103, 2, 2, 2) and guide.source == "kinect"
     np.testing.assert_allclose(guide.anchors[0, 1, 1], seq.bodies[0].colors[0, 11])  # right hand joint
@@ -162,12 +165,12 @@ def test_ntu_guide_uses_actor_colour_coordinates():
 def test_real_clip_extraction(tmp_path):
     video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
     skeleton = require_shared("ntu", "samples", f"{SAMPLE}.skeleton")
-    report = hands.extract_dataset([video], tmp_path, skeleton_dir=skeleton.parent, workers=1, progress=False)
+    report = extract_dataset([video], tmp_path, skeleton_dir=skeleton.parent, workers=1, progress=False)
     assert report.done == 1 and not report.failed and report.frames == 103
     data = hands.load_hands(tmp_path / f"{SAMPLE}.npz")
     rate = data["detected"].mean(axis=0)
     assert rate.min() > 0.5, rate  # measured 0.75 / 0.81 on this clip
-    guide = hands.ntu_guide(skeleton)
+    guide = ntu_guide(skeleton)
     for slot in range(2):  # each detected hand lies near its own Kinect wrist (within a torso length)
         det = data["detected"][:, slot]
         gap = np.linalg.norm(data["landmarks"][det, slot, 0, :2] - guide.anchors[det, slot, 0], axis=-1)
@@ -175,7 +178,7 @@ def test_real_clip_extraction(tmp_path):
     # the right hand brings the cup to the mouth: higher in the image than the left hand hanging down
     assert np.median(data["landmarks"][data["detected"][:, 1], 1, 0, 1]) < \
         np.median(data["landmarks"][data["detected"][:, 0], 0, 0, 1])
-    again = hands.extract_dataset([video], tmp_path, skeleton_dir=skeleton.parent, workers=1, progress=False)
+    again = extract_dataset([video], tmp_path, skeleton_dir=skeleton.parent, workers=1, progress=False)
     assert again.skipped == 1 and again.done == 0  # a rerun does no work twice
 
 
@@ -188,18 +191,18 @@ def test_video_without_person_and_undecodable_video(tmp_path):
     for i in range(8):
         writer.write(np.full((240, 320, 3), 40 + 10 * i, np.uint8))
     writer.release()
-    detector = hands.HandDetector()
+    detector = HandDetector()
     with pytest.raises(hands.NoPersonError, match="no person found"):
-        hands.extract_video(empty, detector)
+        extract_video(empty, detector)
     broken = tmp_path / "broken.avi"
     broken.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
     with pytest.raises(hands.VideoError, match="broken.avi"):
-        hands.extract_video(broken, detector)
+        extract_video(broken, detector)
     with pytest.raises(hands.VideoError, match="no such video"):
-        hands.extract_video(tmp_path / "absent.avi", detector)
+        extract_video(tmp_path / "absent.avi", detector)
     detector.close()
     out = tmp_path / "out"
-    report = hands.extract_dataset([empty, broken], out, workers=1, progress=False)
+    report = extract_dataset([empty, broken], out, workers=1, progress=False)
     assert report.no_person == [str(empty)] and len(report.failed) == 1 and "broken.avi" in report.failed[0][1]
     assert (out / "empty_room.npz").is_file() and not (out / "broken.npz").exists()
     log = (out / "failures.log").read_text()
@@ -212,9 +215,9 @@ def test_pose_guide_agrees_with_kinect_on_mirrored_video():
     with mirrored=True the slots agree with the Kinect-guided ones (the same physical hands)."""
     video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
     skeleton = require_shared("ntu", "samples", f"{SAMPLE}.skeleton")
-    detector = hands.HandDetector()
-    kinect = hands.extract_video(video, detector, skeleton_path=skeleton, max_frames=30)
-    pose = hands.extract_video(video, detector, mirrored=True, max_frames=30)
+    detector = HandDetector()
+    kinect = extract_video(video, detector, skeleton_path=skeleton, max_frames=30)
+    pose = extract_video(video, detector, mirrored=True, max_frames=30)
     detector.close()
     assert pose["guide"] == "pose" and pose["person"].all() and pose["landmarks"].shape[0] == 30
     both = kinect["detected"] & pose["detected"]

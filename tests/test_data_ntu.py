@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from conftest import require_shared
 
-from bharnet.data import ntu
-from bharnet.data.prepare import prepare_ntu
+from bharnet.data import kinect
 from bharnet.data.sample import DataFormatError
 from bharnet.data.store import DatasetStore
+from bharnet.datasets import ntu
+from bharnet.datasets.prepare import prepare_ntu
 
 SAMPLE = "S001C001P001R001A001"
 
@@ -72,7 +73,7 @@ def test_fast_and_located_parsers_agree(tmp_path):
     frames.insert(3, [])  # a frame without a body is dropped
     path = write_skeleton(tmp_path / "S001C002P003R001A050.skeleton", frames, crlf=False)
     fast = ntu.read_skeleton(path)
-    slow = ntu._read_located(path, path.read_text())
+    slow = kinect._read_located(path, path.read_text())
     assert [x.body_id for x in fast.bodies] == [x.body_id for x in slow.bodies] == ["1", "2"]
     for x, y in zip(fast.bodies, slow.bodies):
         for key in ("joints", "colors", "tracking", "frames"):

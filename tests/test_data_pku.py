@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bharnet.data.pku import (
+from bharnet.data.sample import DataFormatError, Sample
+from bharnet.datasets.pku import (
     NUM_CLASSES,
     SPLIT_FILES,
     SPLITS,
@@ -18,7 +19,6 @@ from bharnet.data.pku import (
     read_split,
     split_of,
 )
-from bharnet.data.sample import DataFormatError, Sample
 
 
 def make_body(num_frames: int, persons: int = 1, offset: float = 0.0) -> np.ndarray:

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from conftest import needs_mediapipe, require_shared
 
-from bharnet.data import hands, ntu
 from bharnet.data.pose import SIDE_SWAP, PoseResult, ntu_from_video, pose_to_ntu
+from bharnet.datasets import ntu
+from bharnet.video.extract import extract_video, extract_video_parallel
+from bharnet.video.hands import HandDetector
 
 SAMPLE = "S001C001P001R001A001"
 SIZE = (640, 480)
@@ -72,8 +74,8 @@ def test_pose_body_agrees_with_kinect_on_real_clip():
     video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
     seq = ntu.read_skeleton(require_shared("ntu", "samples", f"{SAMPLE}.skeleton"))
     joints, colors, video_frame, _ = ntu.assemble_actors(seq)
-    detector = hands.HandDetector()
-    got = hands.extract_video(video, detector, mirrored=True, body=True, hfov=84.0, max_frames=40)
+    detector = HandDetector()
+    got = extract_video(video, detector, mirrored=True, body=True, hfov=84.0, max_frames=40)
     detector.close()
     assert got["body"].shape == (40, 1, 25, 3) and got["body_present"].all()
     keep = video_frame < 40
@@ -128,8 +130,8 @@ def test_parallel_extraction_joins_the_parts(tmp_path):
     video = require_shared("ntu", "samples", f"{SAMPLE}_rgb.avi")
     options = dict(mirrored=True, body=True, hfov=84.0)
     # the processes run the tracking extractor one thread each: compare with the same, in one process
-    one = hands.extract_video(video, extractor_options=dict(threaded=False), **options)
-    two = hands.extract_video_parallel(video, 2, min_chunk=40, **options)
+    one = extract_video(video, extractor_options=dict(threaded=False), **options)
+    two = extract_video_parallel(video, 2, min_chunk=40, **options)
     assert two["body"].shape == one["body"].shape == (103, 1, 25, 3)
     for key in ("landmarks", "detected", "body", "body_color", "person"):
         # exact up to the seam (the last frames of part 1 see a shorter 9-frame median of the image scale)
@@ -137,4 +139,4 @@ def test_parallel_extraction_joins_the_parts(tmp_path):
     gap = np.linalg.norm(two["body_color"][52:] - one["body_color"][52:], axis=-1)
     assert np.median(gap) < 5, np.median(gap)  # the second part: the same person, the same joints
     with pytest.raises(ValueError, match="one person"):
-        hands.extract_video_parallel(video, 2, max_persons=2)
+        extract_video_parallel(video, 2, max_persons=2)

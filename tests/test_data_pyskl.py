@@ -1,4 +1,4 @@
-"""bharnet.data.pyskl: the pyskl / mmaction2 annotation pickle, and its restricted unpickler."""
+"""bharnet.datasets.pyskl: the pyskl / mmaction2 annotation pickle, and its restricted unpickler."""
 from __future__ import annotations
 
 import io
@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bharnet.data import pyskl
 from bharnet.data.sample import DataFormatError, Sample
+from bharnet.datasets import pyskl
 
 
 class _Reduce:

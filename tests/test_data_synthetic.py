@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from bharnet.data import DatasetStore, SkeletonDataset, kinematics, synthetic
-from bharnet.data.classes import SUBSETS, class_names
+from bharnet.data import DatasetStore, SkeletonDataset
+from bharnet.datasets import kinematics, synthetic
+from bharnet.datasets.classes import SUBSETS, class_names
 
 
 @pytest.mark.parametrize("name, sizes", [("fine", {"body": 10, "hand": 13, "mixed": 12}),

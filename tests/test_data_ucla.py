@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import require_shared
 
-from bharnet.data import ucla
-from bharnet.data.prepare import prepare_ucla
 from bharnet.data.sample import DataFormatError
 from bharnet.data.store import DatasetStore
+from bharnet.datasets import ucla
+from bharnet.datasets.prepare import prepare_ucla
 
 
 def write(path, skeletons, label=3, name=None):

@@ -4,7 +4,7 @@ import pytest
 from conftest import needs_mediapipe, require_shared
 
 from bharnet.data.sample import DataFormatError
-from bharnet.data.videos import MIN_CLIPS, list_videos, split_videos
+from bharnet.datasets.videos import MIN_CLIPS, list_videos, split_videos
 
 
 def _tree(root, layout):
@@ -169,8 +169,8 @@ def fake_extractor(monkeypatch):
 def test_prepare_videos_fps_reaches_the_extractor_and_a_rerun_must_keep_the_settings(tmp_path, fake_extractor,
                                                                                       monkeypatch):
     import bharnet.video.extract as extract
-    from bharnet.data.prepare import prepare_videos
     from bharnet.data.store import DatasetStore
+    from bharnet.datasets.prepare import prepare_videos
 
     options = extract.extract_video.options
     root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "clap": ["1.mp4", "2.mp4"]})
@@ -190,8 +190,8 @@ def test_prepare_videos_fps_reaches_the_extractor_and_a_rerun_must_keep_the_sett
 
 
 def test_prepare_videos_end_to_end_with_the_extractor_mocked(tmp_path, fake_extractor):
-    from bharnet.data.prepare import prepare_videos
     from bharnet.data.store import DatasetStore
+    from bharnet.datasets.prepare import prepare_videos
 
     root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4", "3.mp4", "noperson.mp4", "notes.txt"],
                                        "ok_sign": ["1.mp4", "2.mp4", "broken.mp4"]})
@@ -220,7 +220,7 @@ def test_prepare_videos_end_to_end_with_the_extractor_mocked(tmp_path, fake_extr
 
 
 def test_prepare_videos_fails_before_extracting(tmp_path, fake_extractor):
-    from bharnet.data.prepare import prepare_videos
+    from bharnet.datasets.prepare import prepare_videos
 
     root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "clap": ["1.mp4"]})
     with pytest.raises(DataFormatError, match=r"clap \(1 clip\)"):
@@ -233,7 +233,7 @@ def test_prepare_videos_fails_before_extracting(tmp_path, fake_extractor):
 
 
 def test_prepare_videos_a_class_left_too_small_after_extraction(tmp_path, fake_extractor):
-    from bharnet.data.prepare import prepare_videos
+    from bharnet.datasets.prepare import prepare_videos
 
     root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4"], "clap": ["1.mp4", "noperson.mp4"]})
     with pytest.raises(DataFormatError, match=r"after extraction \(1 clip\(s\) unreadable .*clap \(1 clip\)"):
@@ -268,8 +268,8 @@ def test_prepare_videos_on_the_real_clip(tmp_path):
     import cv2
     import numpy as np
 
-    from bharnet.data.prepare import prepare_videos
     from bharnet.data.store import DatasetStore
+    from bharnet.datasets.prepare import prepare_videos
 
     video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")
     cap = cv2.VideoCapture(str(video))
@@ -298,7 +298,7 @@ def test_a_model_trained_on_your_videos_names_your_classes(tmp_path, fake_extrac
     import yaml
 
     from bharnet.cli import main
-    from bharnet.data.prepare import prepare_videos
+    from bharnet.datasets.prepare import prepare_videos
     from bharnet.deploy.predict import Predictor
 
     root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4", "3.mp4"], "ok_sign": ["1.mp4", "2.mp4", "3.mp4"]})
@@ -319,7 +319,7 @@ def test_init_config_then_train(tmp_path, fake_extractor, capsys):
     import yaml
 
     from bharnet.cli import main
-    from bharnet.data.prepare import prepare_videos
+    from bharnet.datasets.prepare import prepare_videos
 
     root = _tree(tmp_path / "videos", {"wave": ["1.mp4", "2.mp4", "3.mp4"], "ok_sign": ["1.mp4", "2.mp4", "3.mp4"]})
     store = tmp_path / "mine.store"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bharnet.cli import main
-from bharnet.data import synthetic
+from bharnet.datasets import synthetic
 from bharnet.demo import branch_scores, demo_config, demo_streams, group_table, run_demo
 
 

@@ -78,7 +78,7 @@ def test_torchscript_matches(tmp_path):
 
 @needs_ort
 def test_export_cli_and_onnx_predictor(tmp_path, capsys):
-    from bharnet.data.synthetic import BENCHMARKS
+    from bharnet.datasets.synthetic import BENCHMARKS
 
     BASIC = BENCHMARKS["basic"]  # a 20-class "synthetic" config: the first benchmark's names (as old demo runs)
 
@@ -116,8 +116,8 @@ def test_window_inputs_match_the_test_feeder():
     assert x["body"].shape == (3, 16, 25, 1) and x["hand"].shape == (3, 16, 25, 2)
     assert not x["hand"][:, :, 21:].any()  # padded joints
     from bharnet.data.hands import normalize_hands
-    from bharnet.data.ntu import center_on_spine
     from bharnet.data.transforms import apply_modality, crop_resize, draw_crop
+    from bharnet.datasets.ntu import center_on_spine
     body = center_on_spine(skel["body"][8:40, :1]).transpose(3, 0, 2, 1)
     crop = draw_crop(32, 16, (0.95,), None)
     expected = apply_modality(crop_resize(body, crop), "bone", bharnet.get_layout("ntu_rgbd").bone_pairs())

@@ -114,9 +114,9 @@ def test_roi_images_and_rgb_training_path(tmp_path):
 
     from bharnet.cli import main
     from bharnet.data.hands import save_hands
-    from bharnet.data.prepare import prepare_ntu
     from bharnet.data.roi import load_roi
     from bharnet.data.store import DatasetStore
+    from bharnet.datasets.prepare import prepare_ntu
 
     skeleton = require_shared("ntu", "samples", "S001C001P001R001A001.skeleton")
     video = require_shared("ntu", "samples", "S001C001P001R001A001_rgb.avi")

@@ -18,8 +18,8 @@ import sys
 import numpy as np
 import torch
 
-from bharnet.data import ntu
-from bharnet.data.agcn import agcn_bodies
+from bharnet.datasets import ntu
+from bharnet.datasets.agcn import agcn_bodies
 from bharnet.deploy.predict import Predictor, window_inputs
 
 LEFT_ARM, RIGHT_ARM = [4, 5, 6, 7, 21, 22], [8, 9, 10, 11, 23, 24]

@@ -1,6 +1,6 @@
 """``bharnet demo``: the built-in fine-grained benchmark, end to end on a laptop CPU.
 
-It generates the synthetic body + hand benchmark (:mod:`bharnet.data.synthetic`) into a dataset store and,
+It generates the synthetic body + hand benchmark (:mod:`bharnet.datasets.synthetic`) into a dataset store and,
 with the real training engine, follows the paper's recipe in two stages: (1) the body and hand experts,
 trained side by side (score fusion: no shared parameters, no complementary loss); (2) BHaRNet-E fine-tuned
 from them. It reports the accuracy of every branch overall and on the three class groups: body-distinct
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import synthetic
 from .data.store import DatasetStore, StoreError
+from .datasets import synthetic
 
 __all__ = ["DemoResult", "run_demo", "demo_config", "branch_scores", "group_table", "prepare_store", "train_or_reuse",
            "demo_streams", "CPU_MODEL", "MODELS"]

@@ -23,7 +23,7 @@ def _guard(func):
 
 @_guard
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from ..data.prepare import prepare_ntu, prepare_pku, prepare_ucla
+    from ..datasets.prepare import prepare_ntu, prepare_pku, prepare_ucla
 
     common = dict(overwrite=args.overwrite, progress=not args.quiet, workers=args.workers)
     if args.hands is not None and not Path(args.hands).is_dir():
@@ -41,7 +41,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                              exact_intervals=args.exact_intervals, hands_dir=args.hands, hand_options=hand_options,
                              limit=args.limit, source=args.source, **common)
     elif args.dataset == "videos":
-        from ..data.prepare import prepare_videos
+        from ..datasets.prepare import prepare_videos
         from ..video import filter_native_logs
         from ..video.extract import parse_shard
 
@@ -71,7 +71,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def _extract(args: argparse.Namespace, **options) -> int:
     """The shared body of extract-hands and extract-body: check the inputs, run, report."""
-    from ..data.prepare import default_workers
+    from ..datasets.prepare import default_workers
     from ..video.extract import extract_dataset, parse_shard
 
     videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos
@@ -126,7 +126,7 @@ def cmd_extract_roi(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_synth(args: argparse.Namespace) -> int:
-    from ..data.synthetic import generate_store
+    from ..datasets.synthetic import generate_store
 
     path = generate_store(args.out, seed=args.seed, subjects=args.subjects, repetitions=args.repetitions,
                           benchmark=args.benchmark, hand_normalization=args.hand_normalization,
@@ -169,8 +169,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_show(args: argparse.Namespace) -> int:
-    from ..data.show import show_sample
     from ..data.store import DatasetStore
+    from ..datasets.show import show_sample
 
     store = DatasetStore(args.store)
     index = int(args.sample) if args.sample.lstrip("-").isdigit() else store.index_of(args.sample)
@@ -185,8 +185,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_import_pyskl(args: argparse.Namespace) -> int:
-    from ..data import pyskl
     from ..data.store import write_store
+    from ..datasets import pyskl
 
     data = pyskl.load(args.pickle)
     samples = pyskl.to_samples(data)
@@ -211,8 +211,8 @@ def cmd_import_pyskl(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_export_pyskl(args: argparse.Namespace) -> int:
-    from ..data import pyskl
     from ..data.store import DatasetStore
+    from ..datasets import pyskl
 
     store = DatasetStore(args.store)
     samples = [store[i] for i in range(len(store))]

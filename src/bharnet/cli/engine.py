@@ -60,7 +60,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from ..data.classes import resolve_subset
+    from ..datasets.classes import resolve_subset
     from ..engine.metrics import accuracy_report, ensemble_scores, save_scores
 
     names, labels, fused, info = ensemble_scores(args.scores, args.weights, branch=args.branch,

@@ -1,15 +1,15 @@
-"""Datasets: raw readers (``ntu``, ``ucla``, ``pku``), pyskl/mmaction2 pickles (``pyskl``), MediaPipe hand
-extraction (``hands``), the memory-mapped dataset store (``store``), conversions (``prepare``), the
-feeder and its transforms (``feeder``, ``transforms``) and a visual check (``show``).
+"""Skeleton data as the models see it: the in-memory :class:`Sample`, the file formats (Kinect ``.skeleton``
+files ``kinect``, hand and body files ``hands`` / ``pose``, ST-ROI images ``roi``), the memory-mapped dataset
+store (``store``), and the one feeder pipeline shared by training, evaluation and ``predict`` (``feeder``,
+``transforms``). The benchmarks' readers and conversions are in :mod:`bharnet.datasets`.
 
->>> from bharnet.data import ntu, DatasetStore, SkeletonDataset
->>> seq = ntu.read_skeleton("S001C001P001R001A001.skeleton")          # doctest: +SKIP
+>>> from bharnet.data import DatasetStore, SkeletonDataset
 >>> ds = SkeletonDataset("ntu60.store", protocol="xsub", split="train", streams=("body", "hand"))  # doctest: +SKIP
 """
-from . import ntu, pku, pyskl, transforms, ucla
+from . import kinect, transforms
 from .feeder import SkeletonDataset
 from .sample import DataFormatError, Sample
 from .store import DatasetStore, StoreError, StoreWriter, write_store
 
-__all__ = ["ntu", "pku", "pyskl", "transforms", "ucla", "SkeletonDataset", "DataFormatError", "Sample",
-           "DatasetStore", "StoreError", "StoreWriter", "write_store"]
+__all__ = ["kinect", "transforms", "SkeletonDataset", "DataFormatError", "Sample", "DatasetStore", "StoreError",
+           "StoreWriter", "write_store"]

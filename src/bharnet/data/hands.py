@@ -6,8 +6,8 @@ interpolation over missed frames per slot (held at the ends; a slot never seen s
 detection mask kept alongside, and normalisation (:func:`normalize_hands`). Padding 21 -> 25 joints happens in
 the feeder.
 
-The extraction itself (MediaPipe Pose and Hands, crops, tracking, jobs) lives in :mod:`bharnet.video`; its names
-are still importable from here (``bharnet.data.hands.extract_video`` and the rest), loaded on first use.
+The extraction itself (MediaPipe Pose and Hands, crops, tracking, jobs) lives in :mod:`bharnet.video`, one layer
+up: it writes this file format, and nothing here imports it.
 """
 from __future__ import annotations
 
@@ -24,27 +24,6 @@ __all__ = ["NUM_HAND_JOINTS", "NORMALIZATIONS", "save_hands", "load_hands", "int
 
 NUM_HAND_JOINTS = 21
 NORMALIZATIONS = ("palm", "wrist", "image", "pyskl-2d", "none")
-
-# Extraction names that moved to bharnet.video: module -> names (resolved lazily, so that importing the data
-# package never imports MediaPipe's side).
-_MOVED = {
-    "bharnet.video.hands": ("Guide", "ntu_guide", "HandDetector", "fill_slots", "assign_hands"),
-    "bharnet.video.pose": ("PoseGuide", "pose_anchors"),
-    "bharnet.video.reader": ("read_frames", "VIDEO_SUFFIXES"),
-    "bharnet.video.runtime": ("require_mediapipe",),
-    "bharnet.video.extract": ("extract_video", "extract_video_parallel", "extract_dataset", "ExtractReport",
-                              "parse_shard", "shard_items"),
-}
-
-
-def __getattr__(name: str):
-    import importlib
-
-    for module, names in _MOVED.items():
-        if name in names:
-            return getattr(importlib.import_module(module), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 _HAND_KEYS = {"landmarks": 4, "detected": 2, "score": 2, "anchors": 4, "person": 1, "image_size": 1}
 

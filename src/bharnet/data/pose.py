@@ -176,11 +176,11 @@ def ntu_from_video(persons: list[list[PoseResult | None]], image_size: tuple[int
 
 
 def read_body_file(path: str | Path):
-    """A per-video file of ``bharnet data extract-body`` as a :class:`~bharnet.data.ntu.SkeletonSequence`, so
+    """A per-video file of ``bharnet data extract-body`` as a :class:`~bharnet.data.kinect.SkeletonSequence`, so
     that it goes through the NTU preprocessing (denoising, actor order, centring) like a ``.skeleton`` file.
     Every joint counts as tracked. The file's hands attach with :func:`bharnet.data.hands.attach_hands`."""
     from .hands import load_hands
-    from .ntu import BodyTrack, SkeletonSequence
+    from .kinect import BodyTrack, SkeletonSequence
     from .sample import DataFormatError, NoPersonError
 
     path = Path(path)

@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.agcn import agcn_energy, agcn_normalize
 from ..data.feeder import HAND_JOINTS_PADDED
 from ..data.hands import interpolate_missing, normalize_hands
-from ..data.ntu import center_on_spine, pyskl_normalize
 from ..data.transforms import (
     apply_modality,
     crop_resize,
@@ -29,6 +27,8 @@ from ..data.transforms import (
     valid_length,
     zero_missing_hands,
 )
+from ..datasets.agcn import agcn_energy, agcn_normalize
+from ..datasets.ntu import center_on_spine, pyskl_normalize
 from ..graphs import get_layout
 
 __all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
@@ -45,7 +45,7 @@ class ModelSpec:
     class_names: list[str] = field(default_factory=list)
     hand_normalization: str = "palm"
     hand_missing: str = "interpolate"
-    body_normalization: str = "reference"  # or "2s-agcn" (bharnet.data.agcn; Shift-GCN), "pyskl" (PreNormalize3D)
+    body_normalization: str = "reference"  # or "2s-agcn" (bharnet.datasets.agcn; Shift-GCN), "pyskl" (PreNormalize3D)
     sampling: str = "crop_resize"  # or "uniform": pyskl's UniformSample (test mode) of T frames
     body_layout: str = "ntu_rgbd"
     hand_layout: str = "mediapipe_hand"
@@ -62,7 +62,7 @@ class ModelSpec:
 
 
 def _class_names(config: dict, num_classes: int) -> list[str]:
-    from ..data.classes import class_names
+    from ..datasets.classes import class_names
 
     try:
         return class_names((config.get("eval") or {}).get("class_names"), num_classes)
@@ -189,7 +189,7 @@ def skeleton_inputs(path: str | Path, spec: ModelSpec) -> tuple[dict[str, np.nda
     """Model inputs ``(C, T, V, M)`` from a Kinect ``.skeleton`` file (NTU RGB+D), prepared as the model's
     training data was (its body normalisation; the test crop for the reference one), and the sample's meta.
     Body-only models: a ``.skeleton`` file has no hands."""
-    from ..data import ntu
+    from ..datasets import ntu
 
     if set(spec.streams) != {"body"}:
         raise ValueError(f"--skeleton feeds body-only models; this one takes {', '.join(spec.streams)} (give a video)")

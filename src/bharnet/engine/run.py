@@ -29,7 +29,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from ..checkpoint import save_checkpoint
-from ..data.classes import class_names, resolve_subset
+from ..datasets.classes import class_names, resolve_subset
 from ..models import load_checkpoint
 from ..utils.files import atomic_path
 from .config import dump_config

@@ -57,10 +57,10 @@ class Guide:
 
 def ntu_guide(skeleton_path: str | Path, num_video_frames: int | None = None) -> Guide:
     """Guide from an NTU ``.skeleton`` file: the colour coordinates of actor 1 (the most active body)."""
-    from ..data import ntu
+    from ..data.kinect import assemble_actors, read_skeleton
 
-    seq = ntu.read_skeleton(skeleton_path)
-    _, colors, video_frame, _ = ntu.assemble_actors(seq)
+    seq = read_skeleton(skeleton_path)
+    _, colors, video_frame, _ = assemble_actors(seq)
     frames = num_video_frames or seq.num_frames
     anchors = np.full((frames, 2, 2, 2), np.nan, np.float32)
     scale = np.full(frames, np.nan, np.float32)

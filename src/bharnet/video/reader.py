@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from ..data.sample import VideoError
-from ..data.videos import VIDEO_SUFFIXES
 
 __all__ = ["FrameReader", "open_video", "read_frames", "VIDEO_SUFFIXES"]
+
+VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
 def open_video(source: str | Path | int):

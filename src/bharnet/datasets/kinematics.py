@@ -1,4 +1,4 @@
-"""The kinematic models behind the synthetic benchmark (:mod:`bharnet.data.synthetic`).
+"""The kinematic models behind the synthetic benchmark (:mod:`bharnet.datasets.synthetic`).
 
 * :class:`SubjectStyle`: a performer's anatomy and motion style;
 * body motions: per-frame joint angles of each action's body part (:func:`body_motion`), posed into an
@@ -7,7 +7,7 @@
   (:data:`SHAPES`, :func:`hand_motion`, :func:`hand_landmarks`).
 
 Everything is in metres in the person frame (x left, y up, z front); the camera, the projection and the
-detection failures are the benchmark's (:mod:`bharnet.data.synthetic`).
+detection failures are the benchmark's (:mod:`bharnet.datasets.synthetic`).
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sample import DataFormatError, Sample
+from ..data.sample import DataFormatError, Sample
 
 __all__ = ["read_sequence", "parse_name", "split_of", "read_test_list", "iter_samples", "NUM_JOINTS",
            "NUM_CLASSES", "SPLITS"]

@@ -55,7 +55,7 @@ SUBSETS: dict[str, tuple[int, ...]] = {
     "paper_hand": (70, 71, 74, 76),
     "hand_window": tuple(range(68, 78)),
     "finger_centric": (30, 65, 66, 68, 69, 70, 71, 72, 73, 74, 75, 76, 80, 81, 82, 83, 119),
-    # the groups of the built-in synthetic benchmarks (bharnet.data.synthetic)
+    # the groups of the built-in synthetic benchmarks (bharnet.datasets.synthetic)
     **{f"synthetic_{group}": classes for group, classes in _SYNTHETIC["fine"].groups.items()},
     **{f"synthetic_basic_{group}": classes for group, classes in _SYNTHETIC["basic"].groups.items()},
 }

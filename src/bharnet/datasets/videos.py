@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .sample import DataFormatError
+from ..data.sample import DataFormatError
+from ..video.reader import VIDEO_SUFFIXES
 
 __all__ = ["VideoEntry", "VideoList", "list_videos", "split_videos", "MIN_CLIPS", "VIDEO_SUFFIXES"]
 
-VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg")
 MIN_CLIPS = 2  # a class needs a training and a test clip
 
 

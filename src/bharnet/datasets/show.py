@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.sample import Sample
 from ..graphs import get_layout
-from .sample import Sample
 
 __all__ = ["show_sample"]
 
@@ -63,7 +63,7 @@ def show_sample(sample: Sample, out: str | Path, *, num_frames: int = 6, body_la
         rows.append("rgb")
     raw = None
     if hands_file is not None:
-        from .hands import load_hands
+        from ..data.hands import load_hands
 
         raw = load_hands(hands_file)
     fig, axes = plt.subplots(len(rows), len(steps), figsize=(2.6 * len(steps), 2.8 * len(rows)), squeeze=False)

@@ -1,7 +1,7 @@
 """The 2s-AGCN / Shift-GCN preprocessing of NTU RGB+D (their ``data_gen/ntu_gendata.py`` + ``preprocess.py``).
 
 Models released by 2s-AGCN, MS-G3D and Shift-GCN were trained on skeletons prepared this way, which differs from
-the CTR-GCN/DeGCN pipeline of :mod:`bharnet.data.ntu` at every step:
+the CTR-GCN/DeGCN pipeline of :mod:`bharnet.datasets.ntu` at every step:
 
 1. bodies are taken by their place in each frame's list (up to 4), not by tracking ID, and the two with the
    most "energy" (the sum over x, y, z of the standard deviation over the non-empty frames and joints) are
@@ -37,8 +37,8 @@ def agcn_energy(body: np.ndarray) -> float:
 
 
 def agcn_bodies(seq, num_bodies: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Step 1 on ``seq``, a parsed file (:class:`bharnet.data.ntu.SkeletonSequence`; not imported, as the NTU
-    reader builds its 2s-AGCN samples from these steps: :func:`bharnet.data.ntu.agcn_sample`).
+    """Step 1 on ``seq``, a parsed file (:class:`bharnet.datasets.ntu.SkeletonSequence`; not imported, as the NTU
+    reader builds its 2s-AGCN samples from these steps: :func:`bharnet.datasets.ntu.agcn_sample`).
 
     Returns ``(T_file, num_bodies, 25, 3)`` joints and ``(T_file, num_bodies, 25, 2)`` colour pixels by list
     place, the ``num_bodies`` most energetic of the first four, and the order in which they were chosen."""
@@ -48,7 +48,7 @@ def agcn_bodies(seq, num_bodies: int = 2) -> tuple[np.ndarray, np.ndarray, np.nd
     for track in seq.bodies:
         if track.slots is None:
             raise ValueError(f"{seq.path}: the 2s-AGCN preprocessing needs each body's place in its frames' lists "
-                             "(read the file with bharnet.data.ntu.read_skeleton)")
+                             "(read the file with bharnet.datasets.ntu.read_skeleton)")
         keep = track.slots < _MAX_LISTED
         file_frames = seq.video_frames[track.frames[keep]]
         joints[track.slots[keep], file_frames] = track.joints[keep]

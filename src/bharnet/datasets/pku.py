@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sample import DataFormatError, Sample
+from ..data.sample import DataFormatError, Sample
 
 __all__ = [
     "NUM_CLASSES", "NUM_PERSONS", "NUM_JOINTS", "NUM_COORDS", "VALUES_PER_FRAME", "VIEWS", "SPLITS",

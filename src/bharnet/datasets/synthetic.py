@@ -1,14 +1,14 @@
 """A procedural body + hand action benchmark: BHaRNet's problem in miniature, generated from a seed.
 
-Nothing is downloaded. Every clip is rendered from a kinematic model (:mod:`bharnet.data.kinematics`) and then
+Nothing is downloaded. Every clip is rendered from a kinematic model (:mod:`bharnet.datasets.kinematics`) and then
 passes through the same code as a real NTU RGB+D sample, so everything downstream (store, feeder, models,
 engine) runs its real path:
 
 * **Body**: an NTU-25 skeleton posed by forward kinematics (spine, arms, legs; per-frame joint angles), with
   per-subject height, limb proportions and motion style (amplitude, idle posture, sway), seen by a Kinect-like
   camera at one of three viewpoints (0, +45 and -45 degrees, NTU's cameras 1-3) with a jittered distance and
-  height. The camera-space joints and their colour-image pixels form a :class:`~bharnet.data.ntu.BodyTrack`
-  that goes through :func:`bharnet.data.ntu.to_sample` (the reference centring). Kinect noise is added, more on
+  height. The camera-space joints and their colour-image pixels form a :class:`~bharnet.datasets.ntu.BodyTrack`
+  that goes through :func:`bharnet.datasets.ntu.to_sample` (the reference centring). Kinect noise is added, more on
   the hand, hand-tip and thumb joints: Kinect cannot resolve the fingers [INT: its hand-tip and thumb joints
   follow the hand's orientation but not its finger configuration, as in NTU, where they are several cm noisy].
 * **Hands**: MediaPipe's 21-joint hands built from finger curl, spread and thumb parameters (hand shapes are
@@ -46,7 +46,7 @@ Within a group that shares the body motion, the body joints are generated from t
 
 The store holds one actor (``M = 1``, as NW-UCLA), since every action has one performer.
 
->>> from bharnet.data.synthetic import generate_store
+>>> from bharnet.datasets.synthetic import generate_store
 >>> generate_store("synthetic.store", seed=0)   # doctest: +SKIP
 """
 from __future__ import annotations
@@ -58,7 +58,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .hands import interpolate_missing, normalize_hands
+from ..data.hands import interpolate_missing, normalize_hands
+from ..data.sample import Sample
+from ..data.store import StoreWriter
 from .kinematics import (
     BODY_MOTIONS,
     SHAPES,
@@ -71,8 +73,6 @@ from .kinematics import (
     unit,
 )
 from .ntu import BodyTrack, SkeletonSequence, to_sample
-from .sample import Sample
-from .store import StoreWriter
 
 __all__ = ["ACTIONS", "CLASS_NAMES", "GROUPS", "Action", "Benchmark", "BENCHMARKS", "DEFAULT_BENCHMARK",
            "get_benchmark", "SubjectStyle", "render_sample", "iter_samples", "generate_store", "split_of",

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.sample import DataFormatError, Sample
+from ..data.store import StoreWriter
 from ..utils.files import write_text_atomic
 from . import ntu, ucla
-from .sample import DataFormatError, Sample
-from .store import StoreWriter
 
 __all__ = ["PrepareReport", "prepare_ntu", "prepare_ucla", "prepare_pku", "prepare_videos", "default_workers"]
 
@@ -104,8 +104,8 @@ class _NTULoader:
 
     def __call__(self, path: Path) -> Sample:
         if path.suffix == ".npz":  # a body file of `bharnet data extract-body`: hands in the same file
-            from .hands import attach_hands
-            from .pose import read_body_file
+            from ..data.hands import attach_hands
+            from ..data.pose import read_body_file
 
             sample = ntu.to_sample(read_body_file(path), single_actor=self.single_actor,
                                    normalization=self.normalization, exact_intervals=self.exact_intervals)
@@ -114,7 +114,7 @@ class _NTULoader:
         sample = ntu.to_sample(ntu.read_skeleton(path), single_actor=self.single_actor,
                                normalization=self.normalization, exact_intervals=self.exact_intervals)
         if self.hands_dir is not None:
-            from .hands import attach_hands
+            from ..data.hands import attach_hands
 
             attach_hands(sample, self.hands_dir / f"{sample.name}.npz", **self.hand_options)
         return sample
@@ -216,7 +216,7 @@ class _UCLALoader:
     def __call__(self, path: Path) -> Sample:
         sample = ucla.read_sequence(path)
         if self.hands_dir is not None:
-            from .hands import attach_hands
+            from ..data.hands import attach_hands
 
             # The json skeletons hold one entry per RGB frame of the clip [interpretation: the release
             # gives no separate frame index].
@@ -235,8 +235,8 @@ class _VideoLoader:
     hand_options: dict
 
     def __call__(self, path: Path) -> Sample:
-        from .hands import attach_hands
-        from .pose import read_body_file
+        from ..data.hands import attach_hands
+        from ..data.pose import read_body_file
 
         seq = read_body_file(path)
         joints, colors, video_frame, actors = ntu.assemble_actors(seq)
@@ -290,7 +290,7 @@ def prepare_videos(root: str | Path | None, out: str | Path, *, list_file: str |
                    fps: float | None = None) -> PrepareReport:
     """A folder of class folders (or a ``path,label[,subject]`` CSV) of videos -> a dataset store.
 
-    The clips are listed and split first (:mod:`bharnet.data.videos`: every bad input fails before anything is
+    The clips are listed and split first (:mod:`bharnet.datasets.videos`: every bad input fails before anything is
     extracted), then body + hands are extracted into ``work_dir`` (default ``<out>.extract``) by
     :func:`bharnet.video.extract.extract_dataset`: resumable (a rerun skips the clips already there) and
     shardable (``shard=(k, n)`` extracts the k-th of n parts and writes no store; a last run without a shard
@@ -388,7 +388,7 @@ def prepare_ucla(root: str | Path, out: str | Path, *, test_list: str | Path | N
     if test_list is None and (root / "val_label.json").is_file():
         test_list = root / "val_label.json"
     if test_list is not None:
-        from .store import DatasetStore
+        from ..data.store import DatasetStore
 
         official = set(ucla.read_test_list(test_list))
         store = DatasetStore(out)
@@ -425,7 +425,7 @@ def prepare_pku(root: str | Path, out: str | Path, *, hands_dir: str | Path | No
     errors: list[tuple[str, str]] = []
     clips = list(pku.iter_clips(root / "skeleton", root / "label", errors=errors))
     if hands_dir is not None:
-        from .hands import attach_hands
+        from ..data.hands import attach_hands
 
         with_hands = []
         for clip in clips:
