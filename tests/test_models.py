@@ -3,7 +3,7 @@ import torch
 from conftest import perturb_
 
 import bharnet
-from bharnet.models.bharnet import fuse_logits
+from bharnet.models.heads import fuse_logits
 
 SMALL = dict(num_classes=7, base_channels=16, num_frames=16)
 DUAL = ["score_fusion", "joint_training", "cross_attention", "fast_attention", "bharnet_p", "bharnet_e", "dual_stream"]

@@ -59,7 +59,7 @@ def demo_config(model: str, store: str | Path, out_dir: str | Path, *, seed: int
     """The training config of one demo model (a plain engine config: ``bharnet train -c`` runs it too).
     ``init``: a trained two-expert checkpoint (stage 1) to start both backbones and expert heads from;
     ``model_args`` override the model's arguments (e.g. ``{"complementary_on": "all"}``)."""
-    from .engine.config import DEFAULTS, _merge
+    from .engine.config import DEFAULTS, merge_config
 
     if model not in MODELS:
         raise ValueError(f"unknown demo model {model!r}; choose from {', '.join(MODELS)}")
@@ -67,7 +67,7 @@ def demo_config(model: str, store: str | Path, out_dir: str | Path, *, seed: int
         raise ValueError(f"epochs must be at least 1, got {epochs}")
     bench = synthetic.get_benchmark(benchmark)
     args = dict(CPU_MODEL, num_classes=len(bench.actions), **MODELS[model], **(model_args or {}))
-    return _merge(DEFAULTS, {
+    return merge_config(DEFAULTS, {
         "name": model, "out_dir": str(out_dir), "seed": int(seed),
         "data": {"store": str(store), "protocol": protocol, "window": CPU_MODEL["num_frames"], "modality": modality,
                  "streams": ["body", "hand"], "batch_size": 16, "test_batch_size": 64, "num_workers": 0},

@@ -71,7 +71,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 def _extract(args: argparse.Namespace, **options) -> int:
     """The shared body of extract-hands and extract-body: check the inputs, run, report."""
-    from ..datasets.prepare import default_workers
+    from ..utils.cpu import default_workers
     from ..video.extract import extract_dataset, parse_shard
 
     videos = args.videos[0] if len(args.videos) == 1 and Path(args.videos[0]).is_dir() else args.videos

@@ -89,7 +89,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not args.video.exists():
         raise FileNotFoundError(f"{args.video}: no such video file")
     try:
-        from ..datasets.prepare import default_workers
+        from ..utils.cpu import default_workers
 
         # the tracking extractor already keeps two cores busy (Pose and Hands in two threads): one process per
         # two cores; on 2 cores a second process made a 309-frame video 15 % slower (37-41 -> 32-34 frames/s)

@@ -32,6 +32,7 @@ number of workers see the same augmentations. Without ``seed``, torch's generato
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,8 @@ from .transforms import (
     zero_missing_hands,
 )
 
-__all__ = ["SkeletonDataset", "body_layout_for", "HAND_JOINTS_PADDED", "HAND_MISSING", "SAMPLINGS"]
+__all__ = ["SkeletonDataset", "WindowPipeline", "body_layout_for", "HAND_JOINTS_PADDED", "HAND_MISSING", "SAMPLINGS",
+           "TRAIN_P_INTERVAL", "TEST_P_INTERVAL"]
 
 HAND_JOINTS_PADDED = 25
 HAND_MISSING = ("interpolate", "zero")
@@ -76,6 +78,113 @@ def body_layout_for(num_joints: int) -> str:
         return _BODY_LAYOUTS[num_joints]
     except KeyError:
         raise ValueError(f"no built-in body layout with {num_joints} joints; pass body_layout=") from None
+
+
+TRAIN_P_INTERVAL = (0.5, 1.0)  # random crop ratio range in training (DeGCN / CTR-GCN feeder_ntu)
+TEST_P_INTERVAL = (0.95,)  # the centre crop of evaluation, and of predict
+
+
+@dataclass(frozen=True)
+class WindowPipeline:
+    """One sample's steps after reading, shared by training, evaluation and ``bharnet predict``: the sampling
+    rule (module docstring) to ``window`` frames, the random rotation (training, ``crop_resize``), zeroing of
+    undetected hand frames (``hand_missing="zero"``) and the modality.
+
+    Arrays in and out are keyed ``"body"`` / ``"hand"`` ``(C, T, V, M)`` and ``"mask"`` ``(1, T, 1, 2)`` (the
+    hand detection mask), each optional; the valid frames are the body's, or the first array's without a body.
+    ``p_interval`` defaults to :data:`TRAIN_P_INTERVAL` in training and :data:`TEST_P_INTERVAL` otherwise.
+    """
+
+    window: int
+    sampling: str = "crop_resize"
+    train: bool = False
+    p_interval: tuple[float, ...] | None = None
+    rotation: float = 0.3
+    modality: str = "joint"
+    hand_missing: str = "interpolate"
+    body_layout: str = "ntu_rgbd"
+    hand_layout: str = "mediapipe_hand"
+
+    def __post_init__(self) -> None:
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
+        if self.hand_missing not in HAND_MISSING:
+            raise ValueError(f"hand_missing must be one of {HAND_MISSING}, got {self.hand_missing!r}")
+        apply_modality(np.zeros((3, 2, 1, 1), np.float32), self.modality, ((0, 0),))  # validates the name
+        default = TRAIN_P_INTERVAL if self.train else TEST_P_INTERVAL
+        object.__setattr__(self, "window", int(self.window))
+        object.__setattr__(self, "p_interval", tuple(self.p_interval) if self.p_interval is not None else default)
+        object.__setattr__(self, "rotation", float(self.rotation) if self.train else 0.0)
+        object.__setattr__(self, "_pairs", {"body": get_layout(self.body_layout).bone_pairs(),
+                                            "hand": get_layout(self.hand_layout).bone_pairs()})
+
+    def __call__(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None = None
+                 ) -> dict[str, np.ndarray]:
+        """Sampling, then :meth:`finish`. ``rng``: the sample's augmentation generator (training only)."""
+        return self.finish(self.sample(arrays, rng))
+
+    def sample(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None = None
+               ) -> dict[str, np.ndarray]:
+        """The sampling rule alone: ``(C, T, ...)`` -> ``(C, window, ...)``, body, hands and mask alike."""
+        if self.train and rng is None:
+            raise ValueError("a training pipeline needs the sample's random generator")
+        if self.sampling == "crop_resize":
+            return self._crop_resize(arrays, rng)
+        if self.sampling == "ucla":
+            return self._ucla(arrays, rng)
+        if self.sampling == "uniform":  # pyskl's UniformSample over the valid frames, body and hands alike
+            taken = uniform_sample_indices(self._valid(arrays), self.window, rng=rng)
+            return {k: v[:, taken] for k, v in arrays.items()}
+        # "fixed": the stored frames as they are (2s-AGCN / Shift-GCN stores: 300 frames)
+        return {k: _fit_frames(v, self.window) for k, v in arrays.items()}
+
+    def finish(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Frames already chosen: undetected hand frames zeroed (``hand_missing="zero"``), then the modality of
+        body and hands; the mask passes through."""
+        out = dict(arrays)
+        if self.hand_missing == "zero" and "mask" in out and "hand" in out:
+            out["hand"] = zero_missing_hands(out["hand"], out["mask"])
+        for key in ("body", "hand"):
+            if key in out:
+                out[key] = apply_modality(out[key], self.modality, self._pairs[key])
+        return out
+
+    def _crop_resize(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:
+        crop = draw_crop(self._valid(arrays), self.window, self.p_interval, rng)
+        out = {k: crop_resize(v, crop) for k, v in arrays.items()}
+        if "mask" in out:
+            out["mask"] = (out["mask"] >= 0.5).astype(np.float32)
+        if self.rotation > 0:
+            matrix = rotation_matrix(draw_rotation(rng, self.rotation))
+            for key in ("body", "hand"):
+                if key in out:
+                    out[key] = rotate(out[key], matrix)
+        return out
+
+    def _ucla(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:
+        body = arrays["body"]
+        body = body - body[:, :1, 1:2, :1]  # joint 2 of the first frame
+        if self.train:
+            agx, agy = math.radians(int(rng.integers(-60, 61))), math.radians(int(rng.integers(-60, 61)))
+            scale = rng.uniform(0.5, 1.5)
+            rx = np.array([[1, 0, 0], [0, math.cos(agx), math.sin(agx)], [0, -math.sin(agx), math.cos(agx)]])
+            ry = np.array([[math.cos(agy), 0, -math.sin(agy)], [0, 1, 0], [math.sin(agy), 0, math.cos(agy)]])
+            # the reference multiplies row vectors on the right: x' = x @ (Ry @ Rx @ sI)
+            body = rotate(body, (ry @ rx * scale).T.astype(np.float32))
+        body = minmax_normalize(body)
+        length = body.shape[1]
+        idx = random_indices_with_replacement(length, self.window, rng) if self.train else \
+            uniform_indices(length, self.window)
+        out = {"body": np.ascontiguousarray(body[:, idx], dtype=np.float32)}
+        for key in ("hand", "mask"):
+            if key in arrays:
+                out[key] = np.ascontiguousarray(arrays[key][:, idx])
+        return out
+
+    @staticmethod
+    def _valid(arrays: dict[str, np.ndarray]) -> int:
+        reference = arrays.get("body", next(iter(arrays.values())))
+        return valid_length(reference) or reference.shape[1]  # an all-zero clip: the whole clip, not a failure
 
 
 class SkeletonDataset(Dataset):
@@ -108,9 +217,6 @@ class SkeletonDataset(Dataset):
         self.store = store if isinstance(store, DatasetStore) else DatasetStore(store)
         self.indices = self.store.split(protocol, split) if protocol != "all" else np.arange(len(self.store))
         self.train = (split == "train") if train is None else bool(train)
-        self.window = int(window)
-        self.p_interval = tuple(p_interval) if p_interval is not None else ((0.5, 1.0) if self.train else (0.95,))
-        self.rotation = float(rotation) if self.train else 0.0
         self.streams = tuple(streams)
         unknown = set(self.streams) - {"body", "hand", "roi"}
         if unknown or not self.streams:
@@ -123,17 +229,14 @@ class SkeletonDataset(Dataset):
             from .roi import load_roi
 
             self.roi = load_roi(self.store)
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
-        self.sampling = sampling
-        if hand_missing not in HAND_MISSING:
-            raise ValueError(f"hand_missing must be one of {HAND_MISSING}, got {hand_missing!r}")
-        self.hand_missing = hand_missing
-        self.modality = modality
-        apply_modality(np.zeros((3, 2, 1, 1), np.float32), modality, ((0, 0),))  # validates the name
         shape = self.store.manifest["files"]["body"]["shape"]
         self.body_layout = get_layout(body_layout or body_layout_for(shape[2]))
         self.hand_layout = get_layout(hand_layout)
+        self.pipeline = WindowPipeline(window, sampling, self.train, p_interval, rotation, modality, hand_missing,
+                                       self.body_layout.name, self.hand_layout.name)
+        self.window, self.p_interval, self.rotation = self.pipeline.window, self.pipeline.p_interval, \
+            self.pipeline.rotation
+        self.sampling, self.hand_missing, self.modality = sampling, hand_missing, modality
         self.repeat = int(repeat)
         self.seed = seed
         self.epoch = 0
@@ -163,70 +266,23 @@ class SkeletonDataset(Dataset):
         index = int(self.indices[item % len(self.indices)])
         body = np.ascontiguousarray(self.store.frames("body", index).transpose(3, 0, 2, 1), dtype=np.float32)
         arrays = {"body": body}
-        mask = None
         if "hand" in self.streams:
             hands = self.store.frames("hands", index).transpose(3, 0, 2, 1)  # (C, T, 21, 2)
             pad = HAND_JOINTS_PADDED - hands.shape[2]
             arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, pad), (0, 0))).astype(np.float32)
-            mask = self.store.frames("hand_mask", index).astype(np.float32)[None, :, None, :]  # (1, T, 1, 2)
-            arrays["mask"] = mask
-        rng = self._rng(item) if self.train else None
-        if self.sampling == "crop_resize":
-            arrays = self._crop_resize(arrays, rng)
-        elif self.sampling == "ucla":
-            arrays = self._ucla(arrays, rng)
-        elif self.sampling == "uniform":  # pyskl's UniformSample over the valid frames, body and hands alike
-            valid = valid_length(arrays["body"]) or arrays["body"].shape[1]
-            taken = uniform_sample_indices(valid, self.window, rng=rng)
-            arrays = {k: v[:, taken] for k, v in arrays.items()}
-        else:  # "fixed": the stored frames as they are (2s-AGCN / Shift-GCN stores: 300 frames)
-            arrays = {k: _fit_frames(v, self.window) for k, v in arrays.items()}
-        if self.hand_missing == "zero" and "mask" in arrays:
-            arrays["hand"] = zero_missing_hands(arrays["hand"], arrays["mask"])
+            arrays["mask"] = self.store.frames("hand_mask", index).astype(np.float32)[None, :, None, :]  # (1, T, 1, 2)
+        arrays = self.pipeline.sample(arrays, self._rng(item) if self.train else None)
+        # the body is read for its valid frames even when it is not a stream; only the streams get a modality
+        arrays = self.pipeline.finish({k: v for k, v in arrays.items() if k in self.streams or k == "mask"})
         out = {"label": torch.tensor(int(self.store.labels[index])), "index": torch.tensor(index),
                "name": str(self.store.names[index])}
-        for key, layout in (("body", self.body_layout), ("hand", self.hand_layout)):
+        for key in ("body", "hand"):
             if key in self.streams:
-                out[key] = torch.from_numpy(apply_modality(arrays[key], self.modality, layout.bone_pairs()))
+                out[key] = torch.from_numpy(arrays[key])
         if "mask" in arrays:
             out["hand_mask"] = torch.from_numpy(np.ascontiguousarray(arrays["mask"][0, :, 0, :]))
         if self.roi is not None:
             from .roi import normalize_roi
 
             out["roi"] = torch.from_numpy(normalize_roi(np.asarray(self.roi[index])))
-        return out
-
-    def _crop_resize(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:
-        valid = valid_length(arrays["body"])
-        if valid == 0:  # an all-zero body: fall back to the whole clip rather than failing
-            valid = arrays["body"].shape[1]
-        crop = draw_crop(valid, self.window, self.p_interval, rng)
-        out = {k: crop_resize(v, crop) for k, v in arrays.items()}
-        if "mask" in out:
-            out["mask"] = (out["mask"] >= 0.5).astype(np.float32)
-        if self.rotation > 0:
-            matrix = rotation_matrix(draw_rotation(rng, self.rotation))
-            for key in ("body", "hand"):
-                if key in out:
-                    out[key] = rotate(out[key], matrix)
-        return out
-
-    def _ucla(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None) -> dict:
-        body = arrays["body"]
-        body = body - body[:, :1, 1:2, :1]  # joint 2 of the first frame
-        if self.train:
-            agx, agy = math.radians(int(rng.integers(-60, 61))), math.radians(int(rng.integers(-60, 61)))
-            scale = rng.uniform(0.5, 1.5)
-            rx = np.array([[1, 0, 0], [0, math.cos(agx), math.sin(agx)], [0, -math.sin(agx), math.cos(agx)]])
-            ry = np.array([[math.cos(agy), 0, -math.sin(agy)], [0, 1, 0], [math.sin(agy), 0, math.cos(agy)]])
-            # the reference multiplies row vectors on the right: x' = x @ (Ry @ Rx @ sI)
-            body = rotate(body, (ry @ rx * scale).T.astype(np.float32))
-        body = minmax_normalize(body)
-        length = body.shape[1]
-        idx = random_indices_with_replacement(length, self.window, rng) if self.train else \
-            uniform_indices(length, self.window)
-        out = {"body": np.ascontiguousarray(body[:, idx], dtype=np.float32)}
-        for key in ("hand", "mask"):
-            if key in arrays:
-                out[key] = np.ascontiguousarray(arrays[key][:, idx])
         return out

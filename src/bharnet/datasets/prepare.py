@@ -18,10 +18,11 @@ import numpy as np
 
 from ..data.sample import DataFormatError, Sample
 from ..data.store import StoreWriter
+from ..utils.cpu import default_workers
 from ..utils.files import write_text_atomic
 from . import ntu, ucla
 
-__all__ = ["PrepareReport", "prepare_ntu", "prepare_ucla", "prepare_pku", "prepare_videos", "default_workers"]
+__all__ = ["PrepareReport", "prepare_ntu", "prepare_ucla", "prepare_pku", "prepare_videos"]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +52,6 @@ class PrepareReport:
                 lines.append(f"  ... and {len(self.failed) - 20} more")
         lines.extend(self.notes)
         return "\n".join(lines)
-
-
-def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover (not Linux)
-        return os.cpu_count() or 1
 
 
 def _progress(iterable: Iterable, total: int, desc: str, enabled: bool) -> Iterator:

@@ -10,21 +10,11 @@ import numpy as np
 
 from ..data.sample import Sample
 from ..graphs import get_layout
+from ..utils.plotting import pyplot, save_figure
 
 __all__ = ["show_sample"]
 
 _SLOT_COLOURS = ("tab:blue", "tab:red")  # left, right
-
-
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("drawing needs matplotlib: pip install 'bharnet[viz]'") from None
-    return plt
 
 
 def _draw_skeleton(ax, xy: np.ndarray, pairs, colour: str, alpha: float = 1.0, marker_size: float = 6) -> None:
@@ -44,7 +34,7 @@ def show_sample(sample: Sample, out: str | Path, *, num_frames: int = 6, body_la
 
     Returns the path written.
     """
-    plt = _pyplot()
+    plt = pyplot("drawing")
     out = Path(out)
     T = sample.num_frames
     steps = np.unique(np.linspace(0, T - 1, min(num_frames, T)).round().astype(int))
@@ -123,8 +113,4 @@ def show_sample(sample: Sample, out: str | Path, *, num_frames: int = 6, body_la
         rate = sample.hand_mask.mean(axis=0)
         title += f"  hands detected: left {rate[0]:.0%}, right {rate[1]:.0%} of {T} frames"
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, dpi=90)

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data.roi import ROI_SIZE
-from ..models.bharnet import BHaRNetE, Expert, _DualBase
+from ..models.bharnet import BHaRNetE, BodyHandModel, Expert
 from ..models.rgb import BHaRNetM
 from ..utils.files import atomic_path
 
@@ -52,7 +52,7 @@ def select_part(model: nn.Module, part: str = "full") -> nn.Module:
         if model.stream != part:
             raise ValueError(f"this checkpoint is a single {model.stream} expert; it has no {part} part")
         return model
-    if not isinstance(model, _DualBase):
+    if not isinstance(model, BodyHandModel):
         raise ValueError(f"cannot take a {part} expert out of a {type(model).__name__}")
     return model.expert(part)
 
@@ -65,7 +65,7 @@ def input_specs(model: nn.Module) -> dict[str, tuple[int, ...]]:
     if isinstance(model, Expert):
         b = model.backbone
         return {model.stream: (b.in_channels, b.num_frames, b.layout.num_joints, b.num_persons)}
-    if isinstance(model, _DualBase):
+    if isinstance(model, BodyHandModel):
         return {s: (b.in_channels, b.num_frames, b.layout.num_joints, b.num_persons)
                 for s, b in (("body", model.body_backbone), ("hand", model.hand_backbone))}
     raise TypeError(f"not a bharnet model: {type(model).__name__}")

@@ -16,20 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.feeder import HAND_JOINTS_PADDED
+from ..data.feeder import HAND_JOINTS_PADDED, WindowPipeline
 from ..data.hands import interpolate_missing, normalize_hands
 from ..data.transforms import (
-    apply_modality,
-    crop_resize,
-    draw_crop,
     prenormalize_2d,
     uniform_sample_indices,
-    valid_length,
-    zero_missing_hands,
 )
 from ..datasets.agcn import agcn_energy, agcn_normalize
 from ..datasets.ntu import center_on_spine, pyskl_normalize
-from ..graphs import get_layout
 
 __all__ = ["ModelSpec", "Predictor", "WindowPrediction", "VideoPrediction", "window_inputs", "roi_inputs",
            "predict_video", "window_starts", "read_spec", "skeleton_inputs", "StreamStep", "stream"]
@@ -114,6 +108,13 @@ def _num_classes(model: torch.nn.Module) -> int:
     return last[-1].out_features
 
 
+def test_pipeline(spec: ModelSpec) -> WindowPipeline:
+    """The test feeder's steps for the model that ``spec`` describes (its window, sampling, modality, hand misses,
+    layouts): every input ``predict`` makes goes through them, as the model's test set did."""
+    return WindowPipeline(next(iter(spec.streams.values()))[1], spec.sampling, modality=spec.modality,
+                          hand_missing=spec.hand_missing, body_layout=spec.body_layout, hand_layout=spec.hand_layout)
+
+
 def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Model inputs ``(C, T, V, M)`` for video frames ``[start, end)`` of an extraction result
     (:func:`bharnet.video.extract.extract_video` with ``body=True``), prepared as the model's training data was:
@@ -154,21 +155,12 @@ def window_inputs(skeletons: dict[str, np.ndarray], start: int, end: int, spec: 
         hands = hands.transpose(3, 0, 2, 1)  # (C, T, 21, 2)
         arrays["hand"] = np.pad(hands, ((0, 0), (0, 0), (0, HAND_JOINTS_PADDED - hands.shape[2]), (0, 0)))
         arrays["mask"] = mask[None, :, None, :]  # (1, T, 1, 2)
-    if frames is None:
-        reference = arrays.get("body", next(iter(arrays.values())))
-        valid = valid_length(reference) or reference.shape[1]
-        window = next(iter(spec.streams.values()))[1]
-        if spec.sampling == "uniform":  # pyskl's UniformSample (test mode) of the valid frames
-            taken = uniform_sample_indices(valid, window)
-            arrays = {k: x[:, taken].astype(np.float32) for k, x in arrays.items()}
-        else:
-            crop = draw_crop(valid, window, (0.95,), None)
-            arrays = {k: crop_resize(x, crop).astype(np.float32) for k, x in arrays.items()}
-    mask = arrays.pop("mask", None)
-    if mask is not None and spec.hand_missing == "zero":
-        arrays["hand"] = zero_missing_hands(arrays["hand"], mask)
-    layouts = {"body": get_layout(spec.body_layout), "hand": get_layout(spec.hand_layout)}
-    return {k: apply_modality(x, spec.modality, layouts[k].bone_pairs()) for k, x in arrays.items()}
+    pipeline = test_pipeline(spec)
+    # the 2s-agcn and pyskl bodies chose their frames above (as their stores hold them); the others are sampled
+    # as the test feeder samples a stored clip
+    arrays = pipeline.finish(arrays if frames is not None else pipeline.sample(arrays))
+    arrays.pop("mask", None)
+    return {k: np.asarray(x, np.float32) for k, x in arrays.items()}
 
 
 def _pyskl_gesture_input(skeletons: dict[str, np.ndarray], start: int, end: int, spec: ModelSpec) -> np.ndarray:
@@ -199,12 +191,12 @@ def skeleton_inputs(path: str | Path, spec: ModelSpec) -> tuple[dict[str, np.nda
     if body.shape[1] < m:
         body = np.concatenate([body, np.zeros((body.shape[0], m - body.shape[1], *body.shape[2:]), body.dtype)], 1)
     x = np.ascontiguousarray(body.transpose(3, 0, 2, 1), dtype=np.float32)  # (C, T, V, M)
+    pipeline = test_pipeline(spec)
     if spec.body_normalization == "pyskl":  # its frames are the kept ones already (PreNormalize3D)
         x = x[:, uniform_sample_indices(x.shape[1], t)]
-    elif spec.body_normalization != "2s-agcn":
-        x = crop_resize(x, draw_crop(valid_length(x) or x.shape[1], t, (0.95,), None))
-    x = apply_modality(x, spec.modality, get_layout(spec.body_layout).bone_pairs())
-    return {"body": x}, sample.meta
+    elif spec.body_normalization != "2s-agcn":  # (2s-agcn: its 300 frames, as its store holds them)
+        x = pipeline.sample({"body": x})["body"]
+    return {"body": pipeline.finish({"body": x})["body"].astype(np.float32)}, sample.meta
 
 
 class Predictor:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULTS", "ConfigError", "load_config", "apply_overrides", "dump_config"]
+__all__ = ["DEFAULTS", "ConfigError", "load_config", "merge_config", "apply_overrides", "dump_config"]
 
 DEFAULTS: dict[str, Any] = {
     "name": None,  # run name; defaults to the config file's path under configs/ or its stem
@@ -76,7 +76,9 @@ class ConfigError(ValueError):
     """A config file or override is invalid; the message names the key."""
 
 
-def _merge(base: dict, update: dict, prefix: str = "") -> dict:
+def merge_config(base: dict, update: dict, prefix: str = "") -> dict:
+    """A copy of ``base`` (e.g. :data:`DEFAULTS`) with ``update``'s keys set, section by section; a key that
+    ``base`` lacks is a :class:`ConfigError` naming it (free-form sections take any key)."""
     out = copy.deepcopy(base)
     for key, value in update.items():
         path = f"{prefix}{key}"
@@ -89,7 +91,7 @@ def _merge(base: dict, update: dict, prefix: str = "") -> dict:
         elif isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {path!r} is a section; give its keys ({', '.join(base[key])})")
-            out[key] = _merge(base[key], value, path + ".")
+            out[key] = merge_config(base[key], value, path + ".")
         else:
             out[key] = value
     return out
@@ -199,7 +201,7 @@ def _check_types(config: dict, defaults: dict = DEFAULTS, prefix: str = "") -> N
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> dict:
     """Defaults <- YAML file (with ``_base_`` chain) <- overrides, every key checked."""
     data = _read_yaml(Path(path)) if path is not None else {}
-    config = _merge(DEFAULTS, data)
+    config = merge_config(DEFAULTS, data)
     config = apply_overrides(config, list(overrides or []))
     _check_types(config)
     if config["name"] is None and path is not None:

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..data.sample import DataFormatError
 from ..utils.files import atomic_path
+from ..utils.plotting import pyplot, save_figure
 
 __all__ = ["accuracy_report", "save_scores", "load_scores", "ensemble_scores", "plot_confusion",
            "plot_confusion_panels", "format_report"]
@@ -117,33 +118,11 @@ def ensemble_scores(paths: list[str | Path], weights: list[float] | None = None,
     return names, labels, fused, info
 
 
-def _pyplot():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise ImportError("the confusion plot needs matplotlib: pip install 'bharnet[viz]'") from None
-    return plt
-
-
-def _save(fig, out: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
-
-
 def plot_confusion(scores: np.ndarray, labels: np.ndarray, classes: list[int], class_names: list[str],
                    out: str | Path, title: str = "") -> Path:
     """Row-normalised confusion matrix restricted to ``classes`` (rows: samples of those classes; columns:
     their predicted class, with every prediction outside the set counted under "other")."""
-    plt = _pyplot()
+    plt = pyplot("the confusion plot")
     pred = np.asarray(scores).argmax(axis=1)
     k = len(classes)
     matrix = np.zeros((k, k + 1))
@@ -166,7 +145,7 @@ def plot_confusion(scores: np.ndarray, labels: np.ndarray, classes: list[int], c
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title or "confusion (% of the true class)", fontsize=9)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def _confusion_matrix(pred: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -180,7 +159,7 @@ def plot_confusion_panels(panels: dict[str, np.ndarray], labels: np.ndarray, cla
                           groups: list[tuple[int, ...]] | None = None, out: str | Path = "confusion.png") -> Path:
     """Full confusion matrices of several score sets side by side (one panel per entry of ``panels``,
     scores ``(N, K)``), with lines between class ``groups`` and each panel's top-1 in its title."""
-    plt = _pyplot()
+    plt = pyplot("the confusion plot")
     labels = np.asarray(labels)
     k = len(class_names)
     fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 4.6 * len(panels), 6.2), squeeze=False)
@@ -199,7 +178,7 @@ def plot_confusion_panels(panels: dict[str, np.ndarray], labels: np.ndarray, cla
             ax.set_ylabel("true class")
         else:
             ax.set_yticks(range(k), [str(c) for c in range(k)], fontsize=6)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def format_report(reports: dict[str, dict], class_names: list[str] | None = None, per_class: bool = False) -> str:

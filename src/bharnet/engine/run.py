@@ -32,6 +32,7 @@ from ..checkpoint import save_checkpoint
 from ..datasets.classes import class_names, resolve_subset
 from ..models import load_checkpoint
 from ..utils.files import atomic_path
+from ..utils.plotting import pyplot, save_figure
 from .config import dump_config
 from .metrics import accuracy_report, format_report, plot_confusion, save_scores
 from .module import BHaRNetModule, SkeletonDataModule
@@ -46,11 +47,19 @@ class _DropAdverts(logging.Filter):
         return "Tip:" not in str(record.msg)
 
 
-for _name in ("lightning_utilities.core.rank_zero", "lightning.pytorch.utilities.rank_zero",
-              "lightning.fabric.utilities.rank_zero"):
-    logging.getLogger(_name).addFilter(_DropAdverts())
-# Raised inside Lightning by the installed torch (a Lightning matter, not the user's).
-warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+_LIGHTNING_LOGGERS = ("lightning_utilities.core.rank_zero", "lightning.pytorch.utilities.rank_zero",
+                      "lightning.fabric.utilities.rank_zero")
+
+
+def _quiet_lightning() -> None:
+    """Filter Lightning's product tip and a deprecation warning it raises itself (a Lightning matter, not the
+    user's). Installed when the first trainer is built, not when bharnet is imported, so that a program that only
+    imports bharnet keeps its own logging and warnings as they were."""
+    for name in _LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropAdverts) for f in logger.filters):
+            logger.addFilter(_DropAdverts())
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")  # re-adding replaces, never stacks
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -76,6 +85,7 @@ def run_dir(config: dict) -> Path:
 
 
 def _trainer(config: dict, folder: Path, extra_callbacks: list | None = None, logging: bool = True) -> L.Trainer:
+    _quiet_lightning()
     t = config["trainer"]
     # "last" after every epoch (what --resume continues from); "best" whenever the test top-1 improves.
     callbacks = [ModelCheckpoint(dirpath=folder / "checkpoints", filename="best", monitor="val/top1", mode="max",
@@ -230,12 +240,9 @@ def _plot_curve(folder: Path) -> None:
     if not rows:
         return
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot("the training curve")
     except ImportError:
-        return
+        return  # the curve is a convenience; the run folder's metrics are complete without it
     val = sorted({int(r["epoch"]): float(r["val/top1"]) for r in rows if r.get("val/top1")}.items())
     key = "train/loss_epoch" if any(r.get("train/loss_epoch") for r in rows) else "train/loss"
     loss: dict[int, list[float]] = {}
@@ -257,9 +264,7 @@ def _plot_curve(folder: Path) -> None:
     ax.set_title(f"{folder.name}: last {100 * val[-1][1]:.2f}%, best {100 * best[1]:.2f}% (epoch {best[0] + 1})",
                  fontsize=9)
     fig.legend(loc="lower center", ncol=2, fontsize=8)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(folder / "curve.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, folder / "curve.png", rect=(0, 0.08, 1, 1))
 
 
 def evaluate(config: dict, ckpt: str | Path, out: str | Path | None = None) -> dict:

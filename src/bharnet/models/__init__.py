@@ -2,7 +2,8 @@
 BHaRNet assemblies, all built through :func:`create_model`."""
 from .attention import BidirectionalCrossAttention, CrossAttention, FavorKernel, SoftmaxKernel
 from .backbones import GCNBackbone, create_backbone, list_backbones
-from .bharnet import BHaRNetE, BHaRNetP, Classifier, CrossAttentionNet, DualStream, Expert, fuse_logits
+from .bharnet import BHaRNetE, BHaRNetP, CrossAttentionNet, DualStream, Expert
+from .heads import Classifier, fuse_logits
 from .output import ModelOutput
 from .registry import create_model, list_models, load_checkpoint, model_info, register_model
 from .rgb import BHaRNetM, ResNet18, load_imagenet_weights

@@ -23,71 +23,19 @@ Interpretations (see ``docs/architecture.md``):
 """
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import BidirectionalCrossAttention
 from .backbones import GCNBackbone
-from .output import FUSIONS, ModelOutput
+from .heads import Classifier, check_fusion, fuse_logits, pool_features, tokens
+from .output import ModelOutput
 
-__all__ = ["Classifier", "Expert", "DualStream", "CrossAttentionNet", "BHaRNetP", "BHaRNetE", "fuse_logits",
-           "pool_features", "tokens"]
-
-
-def pool_features(f: Tensor) -> Tensor:
-    """Global average pooling ``(N, M, C, T, V) -> (N, C)``: over time and joints, then instances."""
-    return f.mean((-1, -2)).mean(1)
-
-
-def tokens(f: Tensor) -> Tensor:
-    """All positions as tokens, ordered (T, I, V): ``(N, M, C, T, V) -> (N, T*M*V, C)``."""
-    n, _, c = f.shape[:3]
-    return f.permute(0, 3, 1, 4, 2).reshape(n, -1, c)
-
-
-def fuse_logits(logits: list[Tensor], fusion: str) -> Tensor:
-    """Combine branch logits ``(N, K)`` by ``mean``, ``sum`` or ``noisy_or`` (log-odds of
-    ``1 - prod(1 - sigmoid(y_i))``)."""
-    if fusion == "mean":
-        return torch.stack(logits).mean(0)
-    if fusion == "sum":
-        return torch.stack(logits).sum(0)
-    if fusion == "noisy_or":
-        log_none = -sum(F.softplus(y) for y in logits)  # log prod(1 - sigmoid(y_i))
-        # log(1 - exp(a)) for a < 0, computed in its two stable regimes
-        log_any = torch.where(log_none > -math.log(2), torch.log(-torch.expm1(log_none)),
-                              torch.log1p(-torch.exp(log_none)))
-        return log_any - log_none
-    raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
-
-
-class Classifier(nn.Module):
-    """Dropout then ``Linear``, initialised as DeGCN/CTR-GCN do (``N(0, sqrt(2 / classes))``).
-
-    Shapes: ``(N, C) -> (N, num_classes)``.
-    """
-
-    def __init__(self, in_features: int, num_classes: int, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        self.fc = nn.Linear(in_features, num_classes)
-        nn.init.normal_(self.fc.weight, 0.0, math.sqrt(2.0 / num_classes))
-        nn.init.zeros_(self.fc.bias)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.dropout(x))
-
-
-def _check_fusion(fusion: str) -> str:
-    if fusion not in FUSIONS:
-        raise ValueError(f"unknown fusion {fusion!r}; expected one of {FUSIONS}")
-    return fusion
+__all__ = ["Expert", "BodyHandModel", "DualStream", "CrossAttentionNet", "BHaRNetP", "BHaRNetE"]
 
 
 class Expert(nn.Module):
@@ -115,7 +63,7 @@ class Expert(nn.Module):
         return ModelOutput(fuse_logits(list(branches.values()), "sum"), branches, tuple(branches), "sum")
 
 
-class _DualBase(nn.Module):
+class BodyHandModel(nn.Module):
     """Two backbones (body, hand) and expert-checkpoint loading."""
 
     expert_heads: dict[str, str] = {}
@@ -204,7 +152,7 @@ class _DualBase(nn.Module):
         return model
 
 
-class DualStream(_DualBase):
+class DualStream(BodyHandModel):
     """Body expert + hand expert, fused at the score level ([P] §III-A/B).
 
     ``complementary=False``: score fusion of two independently trained experts (their losses do
@@ -217,7 +165,7 @@ class DualStream(_DualBase):
     def __init__(self, body: GCNBackbone, hand: GCNBackbone, num_classes: int, fusion: str = "mean",
                  complementary: bool = True, dropout: float = 0.0) -> None:
         super().__init__(body, hand)
-        self.fusion, self.complementary = _check_fusion(fusion), complementary
+        self.fusion, self.complementary = check_fusion(fusion), complementary
         self.body_head = Classifier(body.out_channels, num_classes, dropout)
         self.hand_head = Classifier(hand.out_channels, num_classes, dropout)
 
@@ -228,7 +176,7 @@ class DualStream(_DualBase):
                            self.fusion, self.complementary)
 
 
-class CrossAttentionNet(_DualBase):
+class CrossAttentionNet(BodyHandModel):
     """Full-token cross-attention between the streams (Table III "Cross-Attention" / "Fast
     Attention"): ``F~_B, F~_H = CrossAttn(F_B, F_H)`` over all ``T'·I·V`` positions, residual
     inside the attention, then GAP and one classifier per stream; losses as in joint training.
@@ -244,7 +192,7 @@ class CrossAttentionNet(_DualBase):
                  ffn_hidden: int = 0, fusion: str = "mean", complementary: bool = True, dropout: float = 0.0) -> None:
         super().__init__(body, hand)
         dim = body.out_channels
-        self.fusion, self.complementary = _check_fusion(fusion), complementary
+        self.fusion, self.complementary = check_fusion(fusion), complementary
         self.cross = BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
                                                  residual=True, ffn_hidden=ffn_hidden, num_features=num_features,
                                                  redraw_interval=redraw_interval)
@@ -263,7 +211,7 @@ COMPLEMENTARY_TARGETS = ("all", "experts", "experts+all")  # BHaRNet-E's reading
 _PAM_AXES = {"T": (1, 4), "V": (1, 3), "I": (3, 4)}  # axes of (N, I, C, T, V) pooled before attention
 
 
-class BHaRNetP(_DualBase):
+class BHaRNetP(BodyHandModel):
     """BHaRNet-P: the Pooling Attention Module ([P] eqs. 6-8, Fig. 3).
 
     For each axis ``a`` in (T, V, I): pool the other two axes, cross-attend (FAVOR+, one
@@ -281,7 +229,7 @@ class BHaRNetP(_DualBase):
         if merge not in ("mean", "sum"):
             raise ValueError(f"merge must be 'mean' or 'sum', got {merge!r}")
         dim = body.out_channels
-        self.merge, self.fusion, self.complementary = merge, _check_fusion(fusion), complementary
+        self.merge, self.fusion, self.complementary = merge, check_fusion(fusion), complementary
         self.pam = nn.ModuleDict({
             axis: BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
                                               residual=True, num_features=num_features,
@@ -309,7 +257,7 @@ class BHaRNetP(_DualBase):
                            self.fusion, self.complementary)
 
 
-class BHaRNetE(_DualBase):
+class BHaRNetE(BodyHandModel):
     """BHaRNet-E: the Expertized Branch model ([P] §III-D, eqs. 9-11, Fig. 4 left).
 
     Four branches share the two backbones: body expert ``F_B``, hand expert ``F_H``, and the
@@ -354,7 +302,7 @@ class BHaRNetE(_DualBase):
         if complementary_on not in COMPLEMENTARY_TARGETS:
             raise ValueError(f"complementary_on must be one of {COMPLEMENTARY_TARGETS}, got {complementary_on!r}")
         dim = body.out_channels
-        self.fusion, self.complementary, self.expert_only = _check_fusion(fusion), complementary, expert_only
+        self.fusion, self.complementary, self.expert_only = check_fusion(fusion), complementary, expert_only
         self.complementary_on = complementary_on
         self.cross = BidirectionalCrossAttention(dim=dim, heads=heads, dim_head=dim_head, kernel=attention,
                                                  residual=False, ffn_hidden=ffn_hidden, num_features=num_features,

@@ -1,11 +1,21 @@
-"""CPU-side settings that change speed, never results."""
+"""CPU-side settings that change speed, never results: worker counts and the allocator."""
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
-__all__ = ["configure_malloc"]
+__all__ = ["configure_malloc", "default_workers"]
+
+def default_workers() -> int:
+    """Worker processes for a CPU job: the cores this process may run on (its affinity, which a container or
+    ``taskset`` narrows), not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover (not Linux)
+        return os.cpu_count() or 1
+
 
 # mallopt parameter numbers from glibc's malloc.h
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3

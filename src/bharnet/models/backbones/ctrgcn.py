@@ -19,8 +19,8 @@ from ..layers import (
     InputNorm,
     MultiScaleTemporal,
     TopologyRefinedGraphConv,
-    kaiming_init,
 )
+from ..layers.core import kaiming_init
 from .base import BlockSpec, GCNBackbone, block_residual, register_backbone, trunk_plan
 
 

@@ -21,8 +21,8 @@ from ..layers import (
     MultiScaleTemporal,
     StaticGraphConv,
     TopologyRefinedGraphConv,
-    kaiming_init,
 )
+from ..layers.core import kaiming_init
 from .base import BlockSpec, GCNBackbone, block_residual, register_backbone, trunk_plan
 
 GROUPS = 4
