@@ -27,7 +27,7 @@ from bench_models import inference_step, matmul_peak  # same folder
 from torch import nn
 
 import bharnet
-from bharnet.profiler import example_inputs
+from bharnet.models.inputs import example_inputs
 
 
 class _Skip(nn.Module):

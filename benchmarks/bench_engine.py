@@ -21,8 +21,9 @@ import torch
 from bharnet.data.sample import Sample
 from bharnet.data.store import write_store
 from bharnet.engine import load_config
-from bharnet.engine.module import BHaRNetModule, SkeletonDataModule, model_inputs
+from bharnet.engine.module import BHaRNetModule, SkeletonDataModule
 from bharnet.engine.run import _trainer
+from bharnet.models.inputs import batch_inputs
 
 
 def make_store(path: Path, samples: int) -> Path:
@@ -44,7 +45,7 @@ def bare_loop(config: dict, data: SkeletonDataModule, steps: int) -> float:
     for i, batch in enumerate(loader):
         if i == steps:
             break
-        loss = criterion(model(*model_inputs(model, batch)), batch["label"])
+        loss = criterion(model(*batch_inputs(model, batch)), batch["label"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

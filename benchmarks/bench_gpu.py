@@ -22,7 +22,7 @@ MODELS = ["expert", "score_fusion", "joint_training", "cross_attention", "fast_a
 
 
 def inputs(model, batch: int, device: str):
-    from bharnet.profiler import example_inputs
+    from bharnet.models.inputs import example_inputs
 
     g = torch.Generator().manual_seed(0)
     return tuple(torch.randn(x.shape, generator=g).to(device) for x in example_inputs(model, batch))

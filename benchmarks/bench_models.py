@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 
 import bharnet
-from bharnet.profiler import example_inputs
+from bharnet.models.inputs import example_inputs
 
 VARIANTS = ["expert", "score_fusion", "joint_training", "cross_attention", "fast_attention", "bharnet_p",
             "bharnet_e", "bharnet_e_light"]

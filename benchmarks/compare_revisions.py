@@ -35,7 +35,7 @@ import torch
 from bench_models import inference_step, training_step
 
 import bharnet
-from bharnet.profiler import example_inputs
+from bharnet.models.inputs import example_inputs
 
 _IMPORT = re.compile(r"\b(from|import)\s+bharnet\b")
 _ATTRIBUTE = re.compile(r"\bbharnet\.(?=[A-Za-z_])")

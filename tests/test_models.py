@@ -1,3 +1,5 @@
+import inspect
+
 import pytest
 import torch
 from conftest import perturb_
@@ -135,6 +137,26 @@ def test_create_model_errors():
         bharnet.create_model("joint_training", fusion="max", **SMALL)
 
 
+def test_models_are_registered_beside_their_classes():
+    from bharnet.models import model_info
+    from bharnet.models.registry import BackboneOptions, register_dual_model
+
+    assert model_info("bharnet_e").source == "bharnet.models.bharnet:BHaRNetE"
+    assert model_info("score_fusion").source == "bharnet.models.bharnet:DualStream"
+    assert model_info("bharnet_m").source == "bharnet.models.rgb:bharnet_m"
+    # a registered variant keeps its overrides, and every dual model takes the shared backbone options
+    assert inspect.signature(model_info("score_fusion").builder).parameters["complementary"].default is False
+    shared = {f for f in BackboneOptions.__dataclass_fields__}
+    for name in bharnet.list_models():
+        if model_info(name).dual and name != "bharnet_m":
+            assert shared <= set(inspect.signature(model_info(name).builder).parameters), name
+    with pytest.raises(ValueError, match="'bharnet_e' registered twice"):
+        register_dual_model("bharnet_e", "again")(bharnet.models.BHaRNetE)
+    with pytest.raises(TypeError, match="no argument"):
+        register_dual_model("bharnet_e_typo", "a misspelt default", fusoin="sum")(bharnet.models.BHaRNetE)
+    assert "bharnet_e_typo" not in bharnet.list_models()
+
+
 @pytest.mark.parametrize("name", DUAL)
 def test_body_and_hand_batches_must_match(name):
     """Attention and fusion would otherwise broadcast one hand sample over every body sample."""
@@ -219,3 +241,21 @@ def test_bharnet_e_complementary_readings(fusion):
             assert model.body_expert.fc.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="complementary_on must be one of"):
         bharnet.create_model("bharnet_e", complementary_on="expert", **SMALL)
+
+
+def test_one_input_spec_feeds_every_model():
+    """input_spec() is what training, the profiler, export and predict read: its names are the feeder's keys,
+    its order the call's, its shapes the backbones'."""
+    from bharnet.models.inputs import batch_inputs, example_inputs, input_spec
+
+    expert = bharnet.create_model("expert", stream="hand", **SMALL)
+    assert input_spec(expert) == {"hand": (3, 16, 25, 2)}
+    dual = bharnet.create_model("bharnet_e", num_persons=1, **SMALL)
+    assert input_spec(dual) == {"body": (3, 16, 25, 1), "hand": (3, 16, 25, 2)}
+    batch = {"label": torch.zeros(2), "hand": torch.randn(2, 3, 16, 25, 2), "body": torch.randn(2, 3, 16, 25, 1)}
+    body, hand = batch_inputs(dual, batch)
+    assert body is batch["body"] and hand is batch["hand"]
+    assert [x.shape for x in example_inputs(dual, 4)] == [(4, 3, 16, 25, 1), (4, 3, 16, 25, 2)]
+    assert dual(*example_inputs(dual, 2, torch.Generator().manual_seed(0))).logits.shape == (2, 7)
+    with pytest.raises(TypeError, match="Linear is not a bharnet model"):
+        input_spec(torch.nn.Linear(2, 2))

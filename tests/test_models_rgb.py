@@ -6,6 +6,7 @@ from conftest import needs_mediapipe, require_shared
 
 import bharnet
 from bharnet.data.roi import ROI_JOINTS, roi_frame_indices, st_roi_image
+from bharnet.models.inputs import example_inputs
 from bharnet.models.rgb import BHaRNetM, ResNet18, body_part_weights, load_imagenet_weights, weight_roi
 
 
@@ -76,7 +77,7 @@ def test_body_part_weights_follow_mmnet():
 def test_bharnet_m_trains_only_the_rgb_branch():
     model = bharnet.create_model("bharnet_m", num_classes=7, num_frames=16, base_channels=8)
     assert isinstance(model, BHaRNetM)
-    body, hand, roi = model.example_inputs(2)
+    body, hand, roi = example_inputs(model, 2)
     body, hand, roi = torch.randn_like(body), torch.randn_like(hand), torch.randn_like(roi)
     bn = model.joint.body_backbone.input_norm.bn
     before = bn.running_mean.clone()
@@ -98,7 +99,7 @@ def test_bharnet_m_trains_only_the_rgb_branch():
 
 def test_bharnet_m_unfrozen_fine_tunes_the_skeleton_models():
     model = bharnet.create_model("bharnet_m", num_classes=7, num_frames=16, base_channels=8, freeze_skeleton=False)
-    body, hand, roi = (torch.randn_like(x) for x in model.example_inputs(2))
+    body, hand, roi = (torch.randn_like(x) for x in example_inputs(model, 2))
     out = model.train()(body, hand, roi)
     assert out.complementary and out.individual == ("rgb",)
     bharnet.BHaRNetLoss()(out, torch.tensor([1, 2])).backward()

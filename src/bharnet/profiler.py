@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
+from .models.inputs import example_inputs
 from .models.layers import Cost, batch_norm_folding
 
-__all__ = ["Profile", "profile_model", "example_inputs", "PAPER_ROWS", "paper_table", "format_table"]
+__all__ = ["Profile", "profile_model", "PAPER_ROWS", "paper_table", "format_table"]
 
 
 def _conv(m: nn.Module, x: Tensor, y: Tensor) -> Cost:
@@ -68,20 +69,6 @@ class Profile:
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
-
-
-def example_inputs(model: nn.Module, batch_size: int = 1) -> tuple[Tensor, ...]:
-    """Zero inputs of the right shapes for a bharnet model: ``(x,)`` for an expert, ``(body, hand)``
-    for a dual-stream model."""
-    if hasattr(model, "example_inputs"):
-        return tuple(model.example_inputs(batch_size))
-    if hasattr(model, "body_backbone"):
-        return model.body_backbone.example_input(batch_size), model.hand_backbone.example_input(batch_size)
-    if hasattr(model, "backbones"):
-        return (model.backbones[0].example_input(batch_size),)
-    if hasattr(model, "example_input"):
-        return (model.example_input(batch_size),)
-    raise TypeError(f"cannot infer the inputs of {type(model).__name__}; pass inputs=")
 
 
 def profile_model(model: nn.Module, inputs: Sequence[Tensor] | None = None) -> Profile:

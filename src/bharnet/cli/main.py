@@ -50,6 +50,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         if args.verbose:
             params = inspect.signature(entry.builder).parameters.values()
             print("                   " + ", ".join(f"{p.name}={p.default!r}" for p in params))
+            print(f"                   (defined in {entry.source})")
     print("backbones: " + ", ".join(list_backbones()))
     print("layouts:   " + ", ".join(f"{n} ({get_layout(n).num_joints} joints)" for n in list_layouts()))
     return 0

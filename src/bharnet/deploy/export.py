@@ -27,12 +27,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.roi import ROI_SIZE
 from ..models.bharnet import BHaRNetE, BodyHandModel, Expert
-from ..models.rgb import BHaRNetM
+from ..models.inputs import input_spec
 from ..utils.files import atomic_path
 
-__all__ = ["PARTS", "select_part", "input_specs", "ExportResult", "export_onnx", "export_torchscript",
+__all__ = ["PARTS", "select_part", "ExportResult", "export_onnx", "export_torchscript",
            "onnx_session", "require_onnxruntime"]
 
 PARTS = ("full", "light", "body", "hand")
@@ -55,20 +54,6 @@ def select_part(model: nn.Module, part: str = "full") -> nn.Module:
     if not isinstance(model, BodyHandModel):
         raise ValueError(f"cannot take a {part} expert out of a {type(model).__name__}")
     return model.expert(part)
-
-
-def input_specs(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    """Input name -> per-sample shape ``(C, T, V, M)`` of a bharnet model (BHaRNet-M: also ``roi``
-    ``(3, 225, 225)``)."""
-    if isinstance(model, BHaRNetM):
-        return {**input_specs(model.joint), "roi": (3, ROI_SIZE, ROI_SIZE)}
-    if isinstance(model, Expert):
-        b = model.backbone
-        return {model.stream: (b.in_channels, b.num_frames, b.layout.num_joints, b.num_persons)}
-    if isinstance(model, BodyHandModel):
-        return {s: (b.in_channels, b.num_frames, b.layout.num_joints, b.num_persons)
-                for s, b in (("body", model.body_backbone), ("hand", model.hand_backbone))}
-    raise TypeError(f"not a bharnet model: {type(model).__name__}")
 
 
 class _TensorOutputs(nn.Module):
@@ -173,7 +158,7 @@ class _Export:
     @classmethod
     def of(cls, model: nn.Module, path: str | Path, batch_size: int, check_batch: int, seed: int) -> _Export:
         path = Path(path)
-        specs = input_specs(model)
+        specs = input_spec(model)
         wrapper, branches = _wrap(_prepared(model), specs)
         check_inputs = _example(specs, check_batch, seed + 1)
         # The reference comes first: tracing may touch the module's state (batch-norm buffers).

@@ -91,10 +91,10 @@ def _preprocessing(config: dict, preprocessing: dict | None) -> dict[str, str]:
 def read_spec(model: torch.nn.Module, config: dict | None = None, preprocessing: dict | None = None) -> ModelSpec:
     """A model's :class:`ModelSpec` from the model and its training config (checkpoint ``extra["config"]``) and
     preprocessing (``extra["preprocessing"]``)."""
-    from .export import input_specs
+    from ..models.inputs import input_spec
 
     config = config or {}
-    streams = input_specs(model)
+    streams = input_spec(model)
     kwargs = (getattr(model, "bharnet_config", None) or {}).get("kwargs", {})
     num_classes = _num_classes(model)
     return ModelSpec(streams=streams, modality=(config.get("data") or {}).get("modality", "joint"),

@@ -12,8 +12,7 @@ from torch.utils.data import DataLoader, Sampler
 from ..data.feeder import SkeletonDataset
 from ..losses import BHaRNetLoss
 from ..models import create_model
-from ..models.bharnet import Expert
-from ..models.rgb import BHaRNetM
+from ..models.inputs import batch_inputs
 from .metrics import accuracy_report
 from .schedule import lr_at
 
@@ -114,16 +113,6 @@ class SkeletonDataModule(L.LightningDataModule):
     test_dataloader = val_dataloader
 
 
-def model_inputs(model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, ...]:
-    """The positional inputs of a registry model: ``model(x)`` for an expert, ``model(body, hand, roi)`` for
-    BHaRNet-M, ``model(body, hand)`` otherwise."""
-    if isinstance(model, Expert):
-        return (batch[model.stream],)
-    if isinstance(model, BHaRNetM):
-        return batch["body"], batch["hand"], batch["roi"]
-    return batch["body"], batch["hand"]
-
-
 class BHaRNetModule(L.LightningModule):
     """Any registry model + :class:`BHaRNetLoss`, SGD with the DeGCN schedule, and evaluation per branch.
 
@@ -155,7 +144,7 @@ class BHaRNetModule(L.LightningModule):
             convert_cpu_sync_batchnorm(self.model)
 
     def forward(self, batch: dict):
-        return self.model(*model_inputs(self.model, batch))
+        return self.model(*batch_inputs(self.model, batch))
 
     def on_train_epoch_start(self) -> None:
         # Anything drawing from the global generators (dropout, FAVOR+ feature redraws) replays per epoch,

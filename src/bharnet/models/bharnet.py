@@ -31,9 +31,10 @@ import torch
 from torch import Tensor, nn
 
 from .attention import BidirectionalCrossAttention
-from .backbones import GCNBackbone
+from .backbones import GCNBackbone, create_backbone
 from .heads import Classifier, check_fusion, fuse_logits, pool_features, tokens
 from .output import ModelOutput
+from .registry import register_dual_model, register_model
 
 __all__ = ["Expert", "BodyHandModel", "DualStream", "CrossAttentionNet", "BHaRNetP", "BHaRNetE"]
 
@@ -54,6 +55,10 @@ class Expert(nn.Module):
     def backbone(self) -> GCNBackbone:
         return self.backbones[0]
 
+    def input_spec(self) -> dict[str, tuple[int, ...]]:
+        """``{stream: (C, T, V, M)}``: ``model(x)`` (:mod:`bharnet.models.inputs`)."""
+        return {self.stream: self.backbone.input_spec()["x"]}
+
     def forward(self, x: Tensor) -> ModelOutput:
         if len(self.backbones) == 1:
             logits = self.heads[0](pool_features(self.backbones[0](x)))
@@ -61,6 +66,21 @@ class Expert(nn.Module):
         branches = {f"{self.stream}_{i}": h(pool_features(b(x)))
                     for i, (b, h) in enumerate(zip(self.backbones, self.heads))}
         return ModelOutput(fuse_logits(list(branches.values()), "sum"), branches, tuple(branches), "sum")
+
+
+@register_model("expert", "single-stream expert on body (or hand) skeletons; model(x)", dual=False)
+def expert(backbone: str = "degcn", num_classes: int = 120, stream: str = "body", layout: str | None = None,
+           num_persons: int = 2, num_frames: int = 64, in_channels: int = 3, base_channels: int = 64,
+           num_trunks: int = 1, dropout: float = 0.0, backbone_kwargs: dict | None = None) -> Expert:
+    """``stream="hand"`` defaults the layout to the padded MediaPipe hand; ``num_trunks=2`` is
+    DeGCN's two-stream model (two trunks on the same input, logits summed)."""
+    if stream not in ("body", "hand"):
+        raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
+    layout = layout or ("ntu_rgbd" if stream == "body" else "mediapipe_hand")
+    trunks = [create_backbone(backbone, layout=layout, num_persons=num_persons, num_frames=num_frames,
+                              in_channels=in_channels, base_channels=base_channels, **(backbone_kwargs or {}))
+              for _ in range(num_trunks)]
+    return Expert(trunks, num_classes, stream, dropout)
 
 
 class BodyHandModel(nn.Module):
@@ -73,6 +93,10 @@ class BodyHandModel(nn.Module):
     def __init__(self, body: GCNBackbone, hand: GCNBackbone) -> None:
         super().__init__()
         self.body_backbone, self.hand_backbone = body, hand
+
+    def input_spec(self) -> dict[str, tuple[int, ...]]:
+        """``{"body": (C, T, V_B, M), "hand": (C, T, V_H, I)}``: ``model(body, hand)`` (see :mod:`.inputs`)."""
+        return {"body": self.body_backbone.input_spec()["x"], "hand": self.hand_backbone.input_spec()["x"]}
 
     def load_expert(self, source: str | Path | Mapping[str, Tensor] | nn.Module, stream: str) -> None:
         """Initialise the ``stream`` ("body" or "hand") backbone, and its expert classifier where
@@ -152,6 +176,11 @@ class BodyHandModel(nn.Module):
         return model
 
 
+# (decorators apply from the bottom up: the registry lists score_fusion first)
+@register_dual_model("dual_stream", "two experts fused at the score level (any fusion; e.g. BHaRNet-E's light model)")
+@register_dual_model("joint_training", "body + hand experts trained jointly with the complementary loss",
+                     complementary=True)
+@register_dual_model("score_fusion", "body + hand experts, logits averaged, no complementary loss", complementary=False)
 class DualStream(BodyHandModel):
     """Body expert + hand expert, fused at the score level ([P] §III-A/B).
 
@@ -176,6 +205,10 @@ class DualStream(BodyHandModel):
                            self.fusion, self.complementary)
 
 
+@register_dual_model("fast_attention", "full-token FAVOR+ (Performer) cross-attention between the streams",
+                     attention="favor", ffn_hidden=256)
+@register_dual_model("cross_attention", "full-token exact softmax cross-attention between the streams",
+                     attention="softmax", ffn_hidden=0)
 class CrossAttentionNet(BodyHandModel):
     """Full-token cross-attention between the streams (Table III "Cross-Attention" / "Fast
     Attention"): ``F~_B, F~_H = CrossAttn(F_B, F_H)`` over all ``T'·I·V`` positions, residual
@@ -211,6 +244,7 @@ COMPLEMENTARY_TARGETS = ("all", "experts", "experts+all")  # BHaRNet-E's reading
 _PAM_AXES = {"T": (1, 4), "V": (1, 3), "I": (3, 4)}  # axes of (N, I, C, T, V) pooled before attention
 
 
+@register_dual_model("bharnet_p", "BHaRNet-P: Pooling Attention Module over (T, V, I)")
 class BHaRNetP(BodyHandModel):
     """BHaRNet-P: the Pooling Attention Module ([P] eqs. 6-8, Fig. 3).
 
@@ -257,6 +291,7 @@ class BHaRNetP(BodyHandModel):
                            self.fusion, self.complementary)
 
 
+@register_dual_model("bharnet_e", "BHaRNet-E: expert + interactive branches per stream, logits summed")
 class BHaRNetE(BodyHandModel):
     """BHaRNet-E: the Expertized Branch model ([P] §III-D, eqs. 9-11, Fig. 4 left).
 

@@ -13,7 +13,9 @@ Common keyword arguments (all optional):
                     (default: the stream's layout, 2)
 ``backbone_kwargs`` extra arguments for the backbone constructor (e.g. ``{"eta": 4}``)
 
-The arguments each model adds are listed by ``bharnet models --verbose`` and in its docstring.
+Each model is registered next to its class (``@register_dual_model`` on the dual-stream classes of
+:mod:`bharnet.models.bharnet`, ``@register_model`` on the builders of the ``expert`` and of BHaRNet-M); the
+arguments each model adds are its constructor's, listed by ``bharnet models --verbose`` and in its docstring.
 A model built here remembers how (``model.bharnet_config``), which is what lets
 :func:`bharnet.save_checkpoint` / :func:`bharnet.load_checkpoint` rebuild it.
 """
@@ -22,24 +24,28 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from torch import nn
 
 from ..checkpoint import CheckpointError, read_checkpoint
-from .backbones import create_backbone
-from .bharnet import BHaRNetE, BHaRNetP, CrossAttentionNet, DualStream, Expert
+from .backbones import GCNBackbone, create_backbone
 
-__all__ = ["create_model", "load_checkpoint", "list_models", "register_model", "model_info"]
+__all__ = ["create_model", "load_checkpoint", "list_models", "register_model", "register_dual_model", "model_info",
+           "BackboneOptions"]
 
 
 @dataclass(frozen=True)
 class ModelEntry:
+    """A registered model: its builder (what :func:`create_model` calls), a one-line summary, whether it takes
+    ``(body, hand)``, and where it was registered (``module:qualname`` of the class or builder)."""
+
     name: str
     builder: Callable[..., nn.Module]
     summary: str
     dual: bool
+    source: str = ""
 
 
 _MODELS: dict[str, ModelEntry] = {}
@@ -50,7 +56,7 @@ def register_model(name: str, summary: str, dual: bool = True) -> Callable[[Call
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
-        _MODELS[name] = ModelEntry(name, fn, summary, dual)
+        _MODELS[name] = ModelEntry(name, fn, summary, dual, f"{fn.__module__}:{fn.__qualname__}")
         return fn
     return deco
 
@@ -100,75 +106,58 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, str
     return model
 
 
-# ----------------------------------------------------------------------------- builders
-def _backbones(backbone: str, body_layout: str, hand_layout: str, num_persons: int, num_hands: int, num_frames: int,
-               in_channels: int, base_channels: int, backbone_kwargs: dict | None):
-    kw = dict(num_frames=num_frames, in_channels=in_channels, base_channels=base_channels, **(backbone_kwargs or {}))
-    return (create_backbone(backbone, layout=body_layout, num_persons=num_persons, **kw),
-            create_backbone(backbone, layout=hand_layout, num_persons=num_hands, **kw))
+# ----------------------------------------------------------------------------- dual-stream builders
+@dataclass(frozen=True)
+class BackboneOptions:
+    """The arguments every dual-stream model passes to its two backbones (:func:`~bharnet.models.create_backbone`):
+    one backbone family for both streams, each on its own layout; ``num_persons`` body instances, ``num_hands``
+    hand instances (0 = left, 1 = right)."""
+
+    backbone: str = "degcn"
+    body_layout: str = "ntu_rgbd"
+    hand_layout: str = "mediapipe_hand"
+    num_persons: int = 2
+    num_hands: int = 2
+    num_frames: int = 64
+    in_channels: int = 3
+    base_channels: int = 64
+    backbone_kwargs: dict | None = None
+
+    def build(self) -> tuple[GCNBackbone, GCNBackbone]:
+        """The (body, hand) backbones."""
+        kw = dict(num_frames=self.num_frames, in_channels=self.in_channels, base_channels=self.base_channels,
+                  **(self.backbone_kwargs or {}))
+        return (create_backbone(self.backbone, layout=self.body_layout, num_persons=self.num_persons, **kw),
+                create_backbone(self.backbone, layout=self.hand_layout, num_persons=self.num_hands, **kw))
 
 
-@register_model("expert", "single-stream expert on body (or hand) skeletons; model(x)", dual=False)
-def expert(backbone: str = "degcn", num_classes: int = 120, stream: str = "body", layout: str | None = None,
-           num_persons: int = 2, num_frames: int = 64, in_channels: int = 3, base_channels: int = 64,
-           num_trunks: int = 1, dropout: float = 0.0, backbone_kwargs: dict | None = None) -> Expert:
-    """``stream="hand"`` defaults the layout to the padded MediaPipe hand; ``num_trunks=2`` is
-    DeGCN's two-stream model (two trunks on the same input, logits summed)."""
-    if stream not in ("body", "hand"):
-        raise ValueError(f"stream must be 'body' or 'hand', got {stream!r}")
-    layout = layout or ("ntu_rgbd" if stream == "body" else "mediapipe_hand")
-    trunks = [create_backbone(backbone, layout=layout, num_persons=num_persons, num_frames=num_frames,
-                              in_channels=in_channels, base_channels=base_channels, **(backbone_kwargs or {}))
-              for _ in range(num_trunks)]
-    return Expert(trunks, num_classes, stream, dropout)
+_BACKBONE_OPTIONS = tuple(f.name for f in fields(BackboneOptions))
 
 
-def _dual_builder(cls: type, **defaults: Any) -> Callable[..., nn.Module]:
-    """A builder for a dual-stream class; ``defaults`` override the class's own defaults."""
-    extra = {k: (p.replace(default=defaults[k]) if k in defaults else p)
-             for k, p in inspect.signature(cls).parameters.items() if k not in ("body", "hand", "num_classes")}
+def register_dual_model(name: str, summary: str, **defaults: Any) -> Callable[[type], type]:
+    """Register a dual-stream class, next to it, as the model ``name``: ``create_model(name, ...)`` takes
+    ``num_classes``, the :class:`BackboneOptions` and the class's own constructor arguments (``defaults``
+    override the class's defaults: ``score_fusion`` is ``DualStream`` with ``complementary=False``). The class's
+    constructor must be ``(body, hand, num_classes, ...)``. Stack it to register several readings of one class.
+    """
+    def deco(cls: type) -> type:
+        own = {k: (p.replace(default=defaults[k]) if k in defaults else p)
+               for k, p in inspect.signature(cls).parameters.items() if k not in ("body", "hand", "num_classes")}
+        unknown = set(defaults) - set(own)
+        if unknown:
+            raise TypeError(f"register_dual_model({name!r}): {cls.__name__} has no argument(s) {sorted(unknown)}")
 
-    def build(backbone: str = "degcn", num_classes: int = 120, body_layout: str = "ntu_rgbd",
-              hand_layout: str = "mediapipe_hand", num_persons: int = 2, num_hands: int = 2, num_frames: int = 64,
-              in_channels: int = 3, base_channels: int = 64, backbone_kwargs: dict | None = None,
-              **kwargs: Any) -> nn.Module:
-        body, hand = _backbones(backbone, body_layout, hand_layout, num_persons, num_hands, num_frames, in_channels,
-                                base_channels, backbone_kwargs)
-        return cls(body, hand, num_classes, **{**defaults, **kwargs})
+        def build(num_classes: int = 120, **kwargs: Any) -> nn.Module:
+            options = BackboneOptions(**{k: kwargs.pop(k) for k in _BACKBONE_OPTIONS if k in kwargs})
+            return cls(*options.build(), num_classes, **{**defaults, **kwargs})
 
-    params = [p for p in inspect.signature(build).parameters.values() if p.kind != p.VAR_KEYWORD]
-    build.__signature__ = inspect.Signature(params + list(extra.values()))  # type: ignore[attr-defined]
-    build.__doc__ = cls.__doc__
-    return build
-
-
-register_model("score_fusion", "body + hand experts, logits averaged, no complementary loss")(
-    _dual_builder(DualStream, complementary=False))
-register_model("joint_training", "body + hand experts trained jointly with the complementary loss")(
-    _dual_builder(DualStream, complementary=True))
-register_model("cross_attention", "full-token exact softmax cross-attention between the streams")(
-    _dual_builder(CrossAttentionNet, attention="softmax", ffn_hidden=0))
-register_model("fast_attention", "full-token FAVOR+ (Performer) cross-attention between the streams")(
-    _dual_builder(CrossAttentionNet, attention="favor", ffn_hidden=256))
-register_model("bharnet_p", "BHaRNet-P: Pooling Attention Module over (T, V, I)")(_dual_builder(BHaRNetP))
-register_model("bharnet_e", "BHaRNet-E: expert + interactive branches per stream, logits summed")(
-    _dual_builder(BHaRNetE))
-register_model("dual_stream", "two experts fused at the score level (any fusion; e.g. BHaRNet-E's light model)")(
-    _dual_builder(DualStream))
-
-
-def _bharnet_m(top_k: int = 4, freeze_skeleton: bool = True, **kwargs: Any) -> nn.Module:
-    from .rgb import BHaRNetM
-
-    build = model_info("bharnet_e").builder
-    return BHaRNetM(build(**kwargs), build(**kwargs), kwargs.get("num_classes", 120), top_k, freeze_skeleton)
-
-
-_bharnet_m.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    list(inspect.signature(_bharnet_m).parameters.values())[:2]
-    + [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(model_info("bharnet_e").builder).parameters.values()])
-_bharnet_m.__doc__ = """BHaRNet-M: two BHaRNet-E (joint, bone; frozen) and a ResNet-18 on the skeleton-weighted ST-ROI
-image; ``model(body, hand, roi)``. ``freeze_skeleton=False`` fine-tunes the BHaRNet-E models through a
-cross-entropy on the summed logits. Other arguments go to both BHaRNet-E models."""
-register_model("bharnet_m", "BHaRNet-M: frozen BHaRNet-E joint + bone, ResNet-18 on the ST-ROI image; "
-               "model(body, hand, roi)")(_bharnet_m)
+        shared = [inspect.Parameter("num_classes", inspect.Parameter.KEYWORD_ONLY, default=120, annotation=int)]
+        shared += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+                   for f in fields(BackboneOptions)]
+        build.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            shared + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own.values()])
+        build.__doc__ = cls.__doc__
+        build.__module__, build.__qualname__ = cls.__module__, cls.__qualname__
+        register_model(name, summary)(build)
+        return cls
+    return deco

@@ -20,17 +20,21 @@ The patch side is 96 pixels at a 1080-pixel frame height, scaled with the frame 
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..data.roi import ROI_JOINTS, ROI_SIZE
+from .bharnet import BHaRNetE  # registers bharnet_e, whose arguments bharnet_m passes on
 from .output import ModelOutput
+from .registry import model_info, register_model
 
-__all__ = ["ResNet18", "load_imagenet_weights", "body_part_weights", "weight_roi", "BHaRNetM"]
+__all__ = ["ResNet18", "load_imagenet_weights", "body_part_weights", "weight_roi", "BHaRNetM", "bharnet_m"]
 
 
 # ------------------------------------------------------------------------------------------ ResNet-18
@@ -189,6 +193,23 @@ class BHaRNetM(nn.Module):
         branches = {"joint": y_joint, "bone": y_bone, "rgb": y_rgb}
         return ModelOutput(y_joint + y_bone + y_rgb, branches, ("rgb",), "sum", not frozen)
 
-    def example_inputs(self, batch_size: int = 1) -> tuple[Tensor, Tensor, Tensor]:
-        return (self.joint.body_backbone.example_input(batch_size), self.joint.hand_backbone.example_input(batch_size),
-                torch.zeros(batch_size, 3, ROI_SIZE, ROI_SIZE))
+    def input_spec(self) -> dict[str, tuple[int, ...]]:
+        """The joint model's ``body`` and ``hand``, then ``roi`` ``(3, 225, 225)``: ``model(body, hand, roi)``."""
+        return {**self.joint.input_spec(), "roi": (3, ROI_SIZE, ROI_SIZE)}
+
+
+@register_model("bharnet_m", "BHaRNet-M: frozen BHaRNet-E joint + bone, ResNet-18 on the ST-ROI image; "
+                "model(body, hand, roi)")
+def bharnet_m(top_k: int = 4, freeze_skeleton: bool = True, **bharnet_e: Any) -> BHaRNetM:
+    """BHaRNet-M: two BHaRNet-E (joint, bone; frozen) and a ResNet-18 on the skeleton-weighted ST-ROI
+    image; ``model(body, hand, roi)``. ``freeze_skeleton=False`` fine-tunes the BHaRNet-E models through a
+    cross-entropy on the summed logits. The other arguments are ``bharnet_e``'s and go to both BHaRNet-E models."""
+    build = model_info("bharnet_e").builder
+    skeleton: list[BHaRNetE] = [build(**bharnet_e), build(**bharnet_e)]
+    return BHaRNetM(*skeleton, bharnet_e.get("num_classes", 120), top_k, freeze_skeleton)
+
+
+# create_model checks arguments against the signature: bharnet_e's, after BHaRNet-M's own two
+bharnet_m.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    list(inspect.signature(bharnet_m).parameters.values())[:2]
+    + [p.replace(kind=p.KEYWORD_ONLY) for p in inspect.signature(model_info("bharnet_e").builder).parameters.values()])

@@ -110,8 +110,13 @@ class GCNBackbone(nn.Module):
             raise ValueError(f"{name}: input (N, C, T, V, M) = {tuple(x.shape)} does not match C={self.in_channels}, "
                              f"V={self.layout.num_joints}{padded}" + (f", M={self.num_persons}" if per_person else ""))
 
+    def input_spec(self) -> dict[str, tuple[int, ...]]:
+        """``{"x": (C, T, V, M)}``: the per-sample input shape (:mod:`bharnet.models.inputs`)."""
+        return {"x": (self.in_channels, self.num_frames, self.layout.num_joints, self.num_persons)}
+
     def example_input(self, batch_size: int = 1) -> Tensor:
-        return torch.zeros(batch_size, self.in_channels, self.num_frames, self.layout.num_joints, self.num_persons)
+        """Zeros ``(batch_size, C, T, V, M)`` of :meth:`input_spec`'s shape."""
+        return torch.zeros(batch_size, *self.input_spec()["x"])
 
 
 _BACKBONES: dict[str, Callable[..., GCNBackbone]] = {}
