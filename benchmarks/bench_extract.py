@@ -163,7 +163,7 @@ def ping_pong(frames: list[np.ndarray], times: int = 3) -> list[np.ndarray]:
 def light_model(tmp: Path) -> Path:
     import bharnet
     from bharnet.deploy.export import export_onnx, select_part
-    from bharnet.deploy.predict import read_spec
+    from bharnet.deploy.inputs import read_spec
 
     e = bharnet.create_model("bharnet_e", num_classes=120, num_frames=64).eval()
     light = select_part(e, "light")
@@ -172,7 +172,8 @@ def light_model(tmp: Path) -> Path:
 
 
 def stream_run(video, model, kind, persons, frames=None, fps=None) -> dict:
-    from bharnet.deploy.predict import Predictor, stream
+    from bharnet.deploy.predict import Predictor
+    from bharnet.deploy.stream import stream
 
     predictor = Predictor(model, threads=1)
     steps = list(stream(str(video), predictor, window=64, stride=16, mirrored=True, max_persons=persons,

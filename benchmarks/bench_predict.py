@@ -54,7 +54,8 @@ def extraction(video: Path, persons: int, frames: int | None) -> tuple[float, di
 
 
 def windows_of(result: dict, spec, size: int = 64, stride: int = 16) -> dict[str, np.ndarray]:
-    from bharnet.deploy.predict import window_inputs, window_starts
+    from bharnet.deploy.inputs import window_inputs
+    from bharnet.deploy.predict import window_starts
 
     frames = len(result["detected"])
     xs = [window_inputs(result, s, min(s + size, frames), spec) for s in window_starts(frames, size, stride)]
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.video.is_file():
         print(f"{args.video}: no such video (pass --video)", file=sys.stderr)
         return 1
-    from bharnet.deploy.predict import ModelSpec, Predictor, read_spec
+    from bharnet.deploy.inputs import ModelSpec, read_spec
+    from bharnet.deploy.predict import Predictor
 
     print(f"torch {torch.__version__}, {args.threads} threads; video {args.video.name}")
     report: dict = {"extraction": {}, "models": {}}

@@ -96,7 +96,8 @@ def test_released_gesture_model_equals_pyskl():
 
 def test_convert_the_released_gesture_model(tmp_path, capsys):
     from bharnet.cli import main
-    from bharnet.deploy.predict import ModelSpec, Predictor, window_inputs
+    from bharnet.deploy.inputs import ModelSpec, window_inputs
+    from bharnet.deploy.predict import Predictor
 
     out = tmp_path / "hagrid.pt"
     assert main(["convert", str(_hagrid()), "--from", "pyskl", "--out", str(out)]) == 0  # dataset from the name
@@ -237,7 +238,8 @@ def test_converted_pyskl_ntu_checkpoint_equals_pyskls_code(tmp_path, name):
 def test_predict_with_a_converted_pyskl_ntu_model(tmp_path, capsys):
     """pyskl's NTU preprocessing at prediction: PreNormalize3D on the window, then UniformSample of 100 frames."""
     from bharnet.cli import main
-    from bharnet.deploy.predict import Predictor, window_inputs
+    from bharnet.deploy.inputs import window_inputs
+    from bharnet.deploy.predict import Predictor
     from bharnet.models.pretrained import convert_release
 
     torch.manual_seed(0)

@@ -9,7 +9,8 @@ from conftest import needs_mediapipe, require_shared
 import bharnet
 from bharnet.cli import main
 from bharnet.deploy.export import export_onnx, export_torchscript, select_part
-from bharnet.deploy.predict import ModelSpec, Predictor, window_inputs, window_starts
+from bharnet.deploy.inputs import ModelSpec, window_inputs
+from bharnet.deploy.predict import Predictor, window_starts
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 needs_ort = pytest.mark.skipif(not HAS_ORT, reason="onnx/onnxruntime not installed (pip install 'bharnet[deploy]')")

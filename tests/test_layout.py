@@ -79,3 +79,33 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     lines = _imports(fake / "data" / "bad.py", root=fake)
     assert lines == [(1, ("data", "store")), (4, ("engine", "run"))]
     assert RANK[lines[1][1][0]] > RANK["data"] == RANK[lines[0][1][0]]
+
+
+def _private_imports(path: Path, root: Path = PACKAGE) -> list[tuple[int, str]]:
+    """(line, name) for every private name (``_x``) a file imports from another package of bharnet."""
+    here = path.relative_to(root).with_suffix("").parts[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("bharnet")):
+            if node.level:
+                base = here[:len(here) - node.level + 1]
+                target = base + tuple((node.module or "").split(".")) if node.module else base
+            else:
+                target = tuple(node.module.split(".")[1:])
+            if target[:1] == here[:1] and here:  # the same package: its own business
+                continue
+            found.extend((node.lineno, a.name) for a in node.names
+                         if a.name.startswith("_") and not a.name.startswith("__"))
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_private_name_crosses_a_package(path):
+    assert not _private_imports(path), f"{path.relative_to(PACKAGE)} imports private names of another package"
+
+
+def test_the_private_name_check_can_fail(tmp_path):
+    fake = tmp_path / "bharnet"
+    (fake / "demo").mkdir(parents=True)
+    (fake / "demo" / "x.py").write_text("from ..engine.config import _merge\nfrom .y import _own\n")
+    assert _private_imports(fake / "demo" / "x.py", root=fake) == [(1, "_merge")]

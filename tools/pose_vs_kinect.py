@@ -20,7 +20,8 @@ import torch
 
 from bharnet.datasets import ntu
 from bharnet.datasets.agcn import agcn_bodies
-from bharnet.deploy.predict import Predictor, window_inputs
+from bharnet.deploy.inputs import window_inputs
+from bharnet.deploy.predict import Predictor
 
 LEFT_ARM, RIGHT_ARM = [4, 5, 6, 7, 21, 22], [8, 9, 10, 11, 23, 24]
 HANDS, LEGS, SPINE = [7, 11, 21, 22, 23, 24], list(range(12, 20)), [0, 1, 2, 3, 20]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from ..checkpoint import CheckpointError
 from ..data.sample import DataFormatError
 
-__all__ = ["guarded", "EXPECTED_ERRORS", "add_pose_options"]
+__all__ = ["guarded", "EXPECTED_ERRORS", "add_pose_options", "add_extractor_options", "add_shard_options"]
 
 EXPECTED_ERRORS = (CheckpointError, DataFormatError, FileNotFoundError, FileExistsError, ImportError, ValueError,
                    KeyError)
@@ -52,3 +52,10 @@ def add_extractor_options(parser: argparse.ArgumentParser) -> None:
                              "cores); crops: Hands in static mode on one crop per hand (slower; the previous "
                              "extractor)")
     parser.add_argument("--verbose", action="store_true", help="let MediaPipe's native log lines through")
+
+
+def add_shard_options(parser: argparse.ArgumentParser) -> None:
+    """How a resumable extraction job over many videos is divided (``extract-body``, ``extract-hands``)."""
+    parser.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
+    parser.add_argument("--workers", type=int, help="processes (default: every core)")
+    parser.add_argument("--limit", type=int, help="process at most N videos of this shard")

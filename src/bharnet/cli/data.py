@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ..data.hands import NORMALIZATIONS as HAND_NORMALIZATIONS
-from .common import add_extractor_options, add_pose_options, guarded
+from .common import add_extractor_options, add_pose_options, add_shard_options, guarded
 
 __all__ = ["add_data_parser"]
 
@@ -294,9 +294,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="+", help="a folder of videos or video files")
     p.add_argument("--out", required=True, help="output folder")
     add_pose_options(p)
-    p.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
-    p.add_argument("--workers", type=int, help="processes (default: every core)")
-    p.add_argument("--limit", type=int, help="process at most N videos of this shard")
+    add_shard_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_extract_body)
 
@@ -322,9 +320,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mirrored", action="store_true",
                    help="without --skeletons: the videos are mirror images (Kinect v2 colour: NTU, PKU-MMD), so "
                         "MediaPipe Pose's left/right are swapped to the person's own")
-    p.add_argument("--shard", default="1/1", help="K/N: process the K-th of N deterministic shards (default 1/1)")
-    p.add_argument("--workers", type=int, help="processes (default: every core)")
-    p.add_argument("--limit", type=int, help="process at most N videos of this shard")
+    add_shard_options(p)
     p.add_argument("--crop-scale", type=float, default=2.5, help="crop side in torso lengths (default 2.5)")
     p.add_argument("--max-distance", type=float, default=1.5,
                    help="reject a hand farther than this many torso lengths from its guide (default 1.5)")

@@ -20,7 +20,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if not args.onnx and not args.torchscript:
         raise ValueError("say what to write: --onnx FILE and/or --torchscript FILE")
-    from ..deploy.predict import read_spec
+    from ..deploy.inputs import read_spec
 
     full = load_checkpoint(args.ckpt).eval()
     model = select_part(full, args.part)
@@ -56,7 +56,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 @guarded(lambda args: "predict", "nothing was written")
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..deploy.predict import Predictor, check_min_confidence, predict_video, stream
+    from ..deploy.predict import Predictor, check_min_confidence, predict_video
+    from ..deploy.stream import stream
     from ..video import filter_native_logs
 
     filter_native_logs(args.verbose)
@@ -121,7 +122,7 @@ def _run_skeleton(args: argparse.Namespace, predictors) -> int:
     """Classify one Kinect ``.skeleton`` file (NTU RGB+D) with body-only models."""
     import numpy as np
 
-    from ..deploy.predict import skeleton_inputs
+    from ..deploy.inputs import skeleton_inputs
 
     if not args.skeleton.is_file():
         raise FileNotFoundError(f"--skeleton {args.skeleton}: no such file")

@@ -1,7 +1,7 @@
 """Class names and named class subsets of the benchmarks."""
 from __future__ import annotations
 
-from .synthetic import BENCHMARKS as _SYNTHETIC
+from .synthetic_actions import BENCHMARKS as _SYNTHETIC
 
 __all__ = ["CLASS_NAMES", "SUBSETS", "class_names", "resolve_subset"]
 

@@ -1,8 +1,11 @@
-"""Raw dataset -> dataset store, for NTU RGB+D 60/120, NW-UCLA and PKU-MMD.
+"""Raw dataset -> dataset store, for NTU RGB+D 60/120, NW-UCLA, PKU-MMD and a folder of the user's own videos.
 
 Files are read and preprocessed in a process pool (every core by default) and written in a
 deterministic order (sorted sample names). A malformed file is reported and skipped; the returned
 :class:`PrepareReport` counts it, and its message names the file and the line.
+
+One file for the four conversions (about 440 lines), because they share the pool, the writer and the report,
+and each is the dataset's few lines of loader around them; the readers themselves are one file per dataset.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class Release:
         paper: the method and where its weights are published.
         model: ``create_model`` name and arguments (``num_classes`` comes from the dataset; a release whose
             architecture varies, pyskl's, completes them from the file's keys).
-        preprocessing: what the weights expect (see :class:`bharnet.deploy.predict.ModelSpec`), per dataset
+        preprocessing: what the weights expect (see :class:`bharnet.deploy.inputs.ModelSpec`), per dataset
             (``"*"``: every dataset).
         datasets: the ``--dataset`` values this release has weights for.
         files: known checkpoint files -> dataset and protocol.
