@@ -86,9 +86,10 @@ TEST_P_INTERVAL = (0.95,)  # the centre crop of evaluation, and of predict
 
 @dataclass(frozen=True)
 class WindowPipeline:
-    """One sample's steps after reading, shared by training, evaluation and ``bharnet predict``: the sampling
-    rule (module docstring) to ``window`` frames, the random rotation (training, ``crop_resize``), zeroing of
-    undetected hand frames (``hand_missing="zero"``) and the modality.
+    """One sample's steps after reading, shared by training, evaluation and ``bharnet predict``: :meth:`sample`
+    (the sampling rule of the module docstring, to ``window`` frames, and the random rotation in training with
+    ``crop_resize``), then :meth:`finish` (zeroing undetected hand frames with ``hand_missing="zero"``; the
+    modality).
 
     Arrays in and out are keyed ``"body"`` / ``"hand"`` ``(C, T, V, M)`` and ``"mask"`` ``(1, T, 1, 2)`` (the
     hand detection mask), each optional; the valid frames are the body's, or the first array's without a body.
@@ -117,11 +118,6 @@ class WindowPipeline:
         object.__setattr__(self, "rotation", float(self.rotation) if self.train else 0.0)
         object.__setattr__(self, "_pairs", {"body": get_layout(self.body_layout).bone_pairs(),
                                             "hand": get_layout(self.hand_layout).bone_pairs()})
-
-    def __call__(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None = None
-                 ) -> dict[str, np.ndarray]:
-        """Sampling, then :meth:`finish`. ``rng``: the sample's augmentation generator (training only)."""
-        return self.finish(self.sample(arrays, rng))
 
     def sample(self, arrays: dict[str, np.ndarray], rng: np.random.Generator | None = None
                ) -> dict[str, np.ndarray]:
@@ -234,14 +230,19 @@ class SkeletonDataset(Dataset):
         self.hand_layout = get_layout(hand_layout)
         self.pipeline = WindowPipeline(window, sampling, self.train, p_interval, rotation, modality, hand_missing,
                                        self.body_layout.name, self.hand_layout.name)
-        self.window, self.p_interval, self.rotation = self.pipeline.window, self.pipeline.p_interval, \
-            self.pipeline.rotation
-        self.sampling, self.hand_missing, self.modality = sampling, hand_missing, modality
         self.repeat = int(repeat)
         self.seed = seed
         self.epoch = 0
         if len(self.indices) == 0:
             raise ValueError(f"{self.store.path}: split {protocol}/{split} is empty")
+
+    # the sampling settings are the pipeline's
+    window = property(lambda self: self.pipeline.window)
+    p_interval = property(lambda self: self.pipeline.p_interval)
+    rotation = property(lambda self: self.pipeline.rotation)
+    sampling = property(lambda self: self.pipeline.sampling)
+    hand_missing = property(lambda self: self.pipeline.hand_missing)
+    modality = property(lambda self: self.pipeline.modality)
 
     @property
     def labels(self) -> np.ndarray:

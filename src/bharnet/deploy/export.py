@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..models.bharnet import BHaRNetE, BodyHandModel, Expert
-from ..models.inputs import input_spec
+from ..models.inputs import example_inputs, input_spec
 from ..utils.files import atomic_path
 
 __all__ = ["PARTS", "select_part", "ExportResult", "export_onnx", "export_torchscript",
@@ -77,14 +77,13 @@ def _prepared(model: nn.Module) -> nn.Module:
     return model
 
 
-def _example(specs: dict[str, tuple[int, ...]], batch: int, seed: int) -> tuple[Tensor, ...]:
-    gen = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(batch, *shape, generator=gen) for shape in specs.values())
+def _seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
 
 
-def _wrap(model: nn.Module, specs: dict) -> tuple[_TensorOutputs, list[str]]:
+def _wrap(model: nn.Module) -> tuple[_TensorOutputs, list[str]]:
     with torch.no_grad():
-        names = list(model(*_example(specs, 1, 0)).branches)
+        names = list(model(*example_inputs(model, 1, _seeded(0))).branches)
     return _TensorOutputs(model, names).eval(), names
 
 
@@ -159,13 +158,13 @@ class _Export:
     def of(cls, model: nn.Module, path: str | Path, batch_size: int, check_batch: int, seed: int) -> _Export:
         path = Path(path)
         specs = input_spec(model)
-        wrapper, branches = _wrap(_prepared(model), specs)
-        check_inputs = _example(specs, check_batch, seed + 1)
+        wrapper, branches = _wrap(_prepared(model))
+        check_inputs = example_inputs(model, check_batch, _seeded(seed + 1))
         # The reference comes first: tracing may touch the module's state (batch-norm buffers).
         with torch.no_grad():
             reference = wrapper(*check_inputs)
         return cls(path, specs, wrapper, ["logits", *(f"logits_{b}" for b in branches)],
-                   _example(specs, batch_size, seed), check_inputs, reference)
+                   example_inputs(model, batch_size, _seeded(seed)), check_inputs, reference)
 
     def result(self, got: list | None) -> ExportResult:
         """Compare ``got`` (the exported file's outputs) with PyTorch."""
